@@ -1,0 +1,38 @@
+"""The `subsite` admin command: one subcommand per module, dispatched here.
+
+Exit codes: 0 all is well, 1 the admin must fix something (the message says
+what and how), 3 an unexpected failure, 130 interrupted.
+"""
+
+import argparse
+import sys
+
+from . import check, debconf, disable, password, prefix, setup, uwsgi_config
+from .common import FIX, INTERRUPTED, Refused
+
+COMMANDS = (prefix, check, password, setup, disable, debconf, uwsgi_config)
+
+
+def parser():
+    """Build the argument parser for every subcommand."""
+    top = argparse.ArgumentParser(
+        prog="subsite",
+        description="Administer the subsite app: its URL prefix, its health and its admin password.",
+        epilog="See subsite(8). The prefix lives in /etc/subsite/subsite.ini.",
+    )
+    subs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(subs)
+    return top
+
+
+def main(argv=None):
+    """Run the command line ``argv``; return the exit code."""
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except Refused as error:
+        print(f"subsite: {error}", file=sys.stderr)
+        return FIX
+    except KeyboardInterrupt:
+        return INTERRUPTED

@@ -1,0 +1,113 @@
+"""`subsite check`: check the whole chain and print a checklist with a verdict.
+
+Each check prints OK or FAIL; a FAIL says how to fix it. The exit code is 0
+when every check passes and 1 otherwise.
+"""
+
+import grp
+import os
+import pwd
+import stat
+
+from .. import layout, nginx, services, settings
+from . import probe
+from .common import FIX, OK
+
+
+def add_parser(subs):
+    parser = subs.add_parser("check", help="check settings, services, socket, nginx and HTTP end to end")
+    parser.set_defaults(run=run)
+
+
+class Checklist:
+    def __init__(self):
+        self.failed = 0
+
+    def item(self, title, problem, fix=""):
+        """Print one line for a check; ``problem`` None means it passed."""
+        if problem is None:
+            print(f"[ OK ] {title}")
+            return True
+        self.failed += 1
+        print(f"[FAIL] {title}: {problem}")
+        if fix:
+            print(f"       Try fixing it: {fix}")
+        return False
+
+
+def socket_problem(path):
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        return f"{path}: {error.strerror}"
+    wanted = (layout.WEB_USER, layout.WEB_USER, 0o660)
+    found = (pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name, stat.S_IMODE(info.st_mode))
+    if not stat.S_ISSOCK(info.st_mode):
+        return f"{path} is not a socket"
+    if found != wanted:
+        return f"{path} is {found[0]}:{found[1]} {found[2]:04o}, expected www-data:www-data 0660"
+    return None
+
+
+def run(args):
+    checks = Checklist()
+    try:
+        values = settings.load()
+        checks.item(f"settings in {layout.SETTINGS_FILE} (prefix {values.prefix or '/'})", None)
+    except settings.SettingsError as error:
+        checks.item("settings", str(error), "correct that line, then run: service uwsgi restart")
+        values = None
+
+    checks.item("uWSGI app enabled", None if layout.UWSGI_APP_LINK.exists() else f"{layout.UWSGI_APP_LINK} is missing",
+                "dpkg-reconfigure subsite")
+    checks.item("nginx site enabled", None if layout.NGINX_SITE_LINK.exists() else f"{layout.NGINX_SITE_LINK} is missing",
+                "dpkg-reconfigure subsite (or include snippets/subsite.conf in your own server block)")
+    problem = nginx.test_config()
+    checks.item("nginx configuration valid (nginx -t)", problem, "fix the file nginx names, then: service nginx reload")
+    checks.item("nginx running", None if nginx.running() else "no nginx master process", "service nginx start")
+    master = services.uwsgi_master_pid()
+    checks.item("uWSGI app running", None if master else f"no live process in {layout.UWSGI_PIDFILE}",
+                f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
+    if master:
+        workers = services.children(master)
+        root = [pid for pid, uid in workers.items() if uid == 0]
+        checks.item(f"no uWSGI worker runs as root ({len(workers)} workers)",
+                    f"workers {root} run as root" if root or not workers else None,
+                    "keep uid/gid = www-data in /etc/uwsgi (see /usr/share/uwsgi/conf/default.ini)")
+    if values and values.upstream.startswith("unix:"):
+        checks.item("socket owner and mode", socket_problem(values.socket), "service uwsgi restart")
+
+    applied = nginx.applied_prefix()
+    if values:
+        checks.item("nginx location matches the settings",
+                    None if applied == values.prefix else f"nginx serves {applied!r}, the settings say {values.prefix!r}",
+                    "service uwsgi restart")
+        http_checks(checks, values.prefix)
+    print("Verdict: all checks passed." if not checks.failed else f"Verdict: {checks.failed} check(s) failed.")
+    return OK if not checks.failed else FIX
+
+
+def http_checks(checks, prefix):
+    """Check health, a redirect and a static file through nginx."""
+    answer = probe.get(f"{prefix}/_health")
+    seen = None
+    if answer.status == 200:
+        try:
+            seen = answer.json().get("script_root")
+        except ValueError:
+            pass
+    problem = None if answer.status == 200 and seen == prefix else (
+        f"answered {answer.status or 'nothing'}" + (f", script root {seen!r}" if answer.status == 200 else ""))
+    checks.item(f"{prefix}/_health through nginx (uWSGI mount agrees)", problem,
+                f"service uwsgi restart; then read {layout.UWSGI_LOG}")
+    target = f"{prefix}/dir" if prefix else "/dir"
+    answer = probe.get(target)
+    location = answer.header("location") or ""
+    checks.item(f"redirect from {target} stays under the prefix",
+                None if answer.status in (301, 302, 303, 307, 308) and location.startswith(f"{prefix}/") else
+                f"answered {answer.status or 'nothing'} with Location {location!r}", "service uwsgi restart")
+    answer = probe.get(f"{prefix}/static/style.css")
+    served_by_nginx = answer.status == 200 and "max-age" in (answer.header("cache-control") or "") \
+        and not answer.header("set-cookie")
+    checks.item(f"{prefix}/static/style.css served by nginx", None if served_by_nginx else
+                f"answered {answer.status or 'nothing'}", "service uwsgi restart (it regenerates nginx's locations)")

@@ -1,0 +1,73 @@
+"""What the subcommands share: exit codes, refusals, and careful file writes."""
+
+import grp
+import os
+import pwd
+import secrets
+from pathlib import Path
+
+from .. import layout, settings
+
+OK, FIX, FAILED, INTERRUPTED = 0, 1, 3, 130
+
+
+class Refused(Exception):
+    """Something the admin must fix; the message says what and how."""
+
+
+SETTINGS_TEMPLATE = """\
+# subsite settings. After a change run: service uwsgi restart
+# (or use `subsite prefix /new`, which also checks and rolls back). See subsite(8).
+[{section}]
+# The URL prefix the app answers under: /subsite, /apps/board, or empty for the
+# site root. This is the one place it is set: uWSGI's mount, nginx's locations,
+# links, redirects and cookie paths all follow it.
+prefix = {prefix}
+
+# How many proxies in front of nginx (a TLS terminator, a load balancer) may set
+# X-Forwarded-For/-Proto/-Host/-Port/-Prefix. 0: nginx faces the clients and
+# every forwarded header is ignored.
+trusted-proxies = {trusted_proxies}
+
+# The uWSGI socket nginx passes requests to (a path, or host:port).
+socket = {socket}
+
+# Where posts and uploaded images are kept.
+database = {database}
+uploads = {uploads}
+"""
+
+
+def render_settings(values):
+    """Return a fresh settings file holding ``values`` (a Settings)."""
+    return SETTINGS_TEMPLATE.format(section=settings.SECTION, **vars(values))
+
+
+def write_file(path, text, mode=0o644, group="root"):
+    """Write ``text`` to ``path`` atomically, owned by root:``group`` with ``mode``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.new")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chown(tmp, 0, grp.getgrnam(group).gr_gid)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def ensure_dir(path, owner="root", mode=0o755):
+    """Create ``path`` if needed and give it ``owner`` (user and group) and ``mode``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    entry = pwd.getpwnam(owner)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    os.chmod(path, mode)
+
+
+def ensure_secret_key(path=layout.SECRET_KEY_FILE):
+    """Create the app's secret key once; keep it 0640 root:www-data."""
+    path = Path(path)
+    if not path.exists():
+        write_file(path, secrets.token_hex(32) + "\n", mode=0o640, group=layout.WEB_USER)
+    else:
+        os.chown(path, 0, grp.getgrnam(layout.WEB_USER).gr_gid)
+        os.chmod(path, 0o640)

@@ -1,0 +1,29 @@
+"""`subsite disable`: what the prerm runs on remove.
+
+It stops the uWSGI app and takes it and the nginx site out of service; nginx
+is reloaded only after its test passes. Settings and data are kept.
+"""
+
+import sys
+
+from .. import layout, nginx, services
+from .common import OK
+
+
+def add_parser(subs):
+    parser = subs.add_parser("disable", help="stop the app and disable it in uWSGI and nginx (run by the prerm)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    if layout.UWSGI_APP_LINK.exists():
+        services.invoke("uwsgi", "stop", layout.NAME)
+    layout.UWSGI_APP_LINK.unlink(missing_ok=True)
+    layout.NGINX_SITE_LINK.unlink(missing_ok=True)
+    problem = nginx.test_config()
+    if problem:
+        print(f"subsite: warning: nginx's configuration fails its test, so it was not reloaded:\n{problem}",
+              file=sys.stderr)
+    else:
+        nginx.reload()
+    return OK

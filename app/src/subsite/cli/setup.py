@@ -1,0 +1,106 @@
+"""`subsite setup`: what the postinst runs on configure. Idempotent.
+
+It creates the settings file (holding the debconf answer), the secret key and
+the data directories, enables the uWSGI app and the nginx site, tests nginx's
+configuration before every reload, and (re)starts the app.
+"""
+
+import sys
+from pathlib import Path
+
+from .. import layout, nginx, prefix, services, settings
+from .common import OK, Refused, ensure_dir, ensure_secret_key, render_settings, write_file
+
+
+def add_parser(subs):
+    parser = subs.add_parser("setup", help="create or update the installation (run by the postinst)")
+    parser.add_argument("--prefix", help="the prefix debconf holds; a refused one is reported and ignored")
+    parser.set_defaults(run=run)
+
+
+def warn(message):
+    print(f"subsite: warning: {message}", file=sys.stderr)
+
+
+def write_settings(wanted):
+    """Create the settings file, or set its prefix to ``wanted``; return the Settings."""
+    path = layout.SETTINGS_FILE
+    ensure_dir(path.parent)
+    if not path.exists():
+        values = settings.Settings(prefix="/subsite" if wanted is None else wanted)
+        write_file(path, render_settings(values))
+        return values
+    text = path.read_text(encoding="utf-8")
+    try:
+        current = settings.parse(text, path)
+    except settings.SettingsError as error:
+        raise Refused(f"{error}\nFix that line, then run: dpkg-reconfigure subsite") from None
+    if wanted is None or wanted == current.prefix:
+        return current
+    new_text = settings.with_prefix(text, wanted)
+    values = settings.parse(new_text, path)
+    write_file(path, new_text)
+    return values
+
+
+def enable(link, target):
+    """Point ``link`` at ``target`` (relative) unless it already does."""
+    link, target = Path(link), Path(target)
+    relative = Path("..") / target.parent.name / target.name
+    if link.is_symlink() and Path(link.readlink()) in (relative, target):
+        return False
+    link.unlink(missing_ok=True)
+    link.symlink_to(relative)
+    return True
+
+
+def enable_nginx_site():
+    """Enable the site; take it back out if it is what breaks nginx's test."""
+    before = nginx.test_config()
+    if not enable(layout.NGINX_SITE_LINK, layout.NGINX_SITE_FILE):
+        return
+    after = nginx.test_config()
+    if after and not before:
+        layout.NGINX_SITE_LINK.unlink()
+        raise Refused(f"nginx refused {layout.NGINX_SITE_FILE}, so it stays disabled:\n{after}")
+
+
+def run(args):
+    wanted = None
+    if args.prefix is not None:
+        try:
+            wanted = prefix.normalize(args.prefix)
+        except prefix.PrefixError as error:
+            warn(f"the prefix {args.prefix!r} from debconf is refused: {error}. Keeping the current one.")
+    values = write_settings(wanted)
+    ensure_dir(layout.STATE_DIR, owner=layout.WEB_USER, mode=0o750)
+    ensure_dir(values.uploads, owner=layout.WEB_USER, mode=0o755)
+    ensure_dir(layout.NGINX_LOCATIONS_FILE.parent)
+    ensure_secret_key()
+    write_file(layout.DEBCONF_SYNCED_FILE, values.prefix + "\n")
+
+    try:
+        outcome = nginx.apply(values)
+    except nginx.NginxError as error:
+        raise Refused(str(error)) from None
+    enable(layout.UWSGI_APP_LINK, layout.UWSGI_APP_FILE)
+    enable_nginx_site()
+    problem = nginx.test_config()
+    if problem:
+        warn("nginx's configuration fails its test because of another file, so nginx was not reloaded "
+             f"and keeps running on its old configuration. subsite answers once this is fixed:\n{problem}")
+    else:
+        note = nginx.reload()
+        if note:
+            warn(note)
+    if outcome.warning and not problem:
+        warn(outcome.warning)
+
+    # A graceful reload keeps requests flowing; only a new prefix needs a start.
+    if services.uwsgi_master_pid() and nginx.applied_prefix() == values.prefix and not outcome.changed:
+        ok, output = services.reload_app()
+    else:
+        ok, output = services.restart_app()
+    if not ok:
+        warn(f"the uWSGI app did not start; see {layout.UWSGI_LOG} and run 'subsite check'.\n{output}")
+    return OK

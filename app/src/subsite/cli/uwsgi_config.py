@@ -1,0 +1,81 @@
+"""`subsite uwsgi-config`: what uWSGI runs, through ``ini = exec://``, at every start.
+
+uWSGI reads this command's output as configuration before it daemonizes, so a
+refused prefix makes `service uwsgi restart` fail at once and nothing serves a
+wrong mount. As root (a start) it also brings nginx's locations in line with
+the settings. As www-data (a graceful reload) it cannot touch nginx, so it
+keeps the prefix nginx serves and says that a restart is needed to move it.
+"""
+
+import datetime
+import os
+import sys
+
+from .. import layout, nginx, settings
+
+# What uWSGI mounts; SCRIPT_NAME is the prefix thanks to manage-script-name.
+MOUNT = "[uwsgi]\nmount = {prefix}=subsite.wsgi:application\n"
+# A refusal: uWSGI exits non-zero before it daemonizes.
+ABORT = "[uwsgi]\nexec-asap = /bin/false\n"
+
+
+def add_parser(subs):
+    parser = subs.add_parser("uwsgi-config", help="print uWSGI's mount (run by uWSGI itself at start)")
+    parser.set_defaults(run=run)
+
+
+def tell_admin(message):
+    """Say ``message`` on stderr, on the admin's terminal and in the app's uWSGI log."""
+    text = f"subsite: {message}\n"
+    sys.stderr.write(text)
+    # Debian's init script sends uWSGI's output to /dev/null; the controlling
+    # terminal of `service uwsgi restart` is still ours before uWSGI daemonizes.
+    try:
+        with open("/dev/tty", "w") as tty:
+            tty.write(text)
+    except OSError:
+        pass
+    stamp = datetime.datetime.now().strftime("%a %b %d %H:%M:%S %Y")
+    try:
+        with open(layout.UWSGI_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{stamp} {text}")
+    except OSError:
+        pass
+
+
+def run(args):
+    if os.geteuid() != 0:
+        return reload_as_user()
+    try:
+        values = settings.load()
+    except settings.SettingsError as error:
+        tell_admin(f"refusing to start: {error}\nFix that line (see subsite(8)), then run: service uwsgi restart")
+        print(ABORT, end="")
+        return 1
+    try:
+        outcome = nginx.apply(values)
+    except nginx.NginxError as error:
+        tell_admin(f"refusing to start: {error}")
+        print(ABORT, end="")
+        return 1
+    if outcome.warning:
+        tell_admin(f"warning: {outcome.warning}")
+    print(MOUNT.format(prefix=values.prefix), end="")
+    return 0
+
+
+def reload_as_user():
+    """Keep the prefix nginx serves: only a start, as root, may move it."""
+    applied = nginx.applied_prefix()
+    try:
+        wanted = settings.load().prefix
+    except settings.SettingsError as error:
+        wanted = None
+        tell_admin(f"warning: {error}; keeping the prefix in force")
+    if applied is None:
+        applied = wanted or ""
+    elif wanted is not None and wanted != applied:
+        tell_admin(f"warning: the settings say prefix {wanted!r} but {applied!r} stays in force "
+                   "until: service uwsgi restart")
+    print(MOUNT.format(prefix=applied), end="")
+    return 0

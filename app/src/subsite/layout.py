@@ -1,0 +1,38 @@
+"""Where the installed package keeps things: the one place for names and paths.
+
+Everything else derives from NAME and these directories, so the Debian
+package, the admin command and the app agree on every path.
+"""
+
+from pathlib import Path
+
+NAME = "subsite"
+
+ETC_DIR = Path("/etc") / NAME
+SETTINGS_FILE = ETC_DIR / f"{NAME}.ini"
+SECRET_KEY_FILE = ETC_DIR / "secret-key"
+PASSWORD_FILE = ETC_DIR / "admin-password"
+
+STATE_DIR = Path("/var/lib") / NAME
+DATABASE_FILE = STATE_DIR / f"{NAME}.db"
+UPLOADS_DIR = STATE_DIR / "uploads"
+# Generated from the settings; its first line records the prefix in force.
+NGINX_LOCATIONS_FILE = STATE_DIR / "nginx" / "locations.conf"
+# The prefix debconf and the settings file last agreed on (see `subsite debconf-value`).
+DEBCONF_SYNCED_FILE = STATE_DIR / "debconf-prefix"
+
+# Debian's uwsgi init script names an app's socket, pid and log after the file
+# in /etc/uwsgi/apps-enabled (see /usr/share/uwsgi/conf/default.ini).
+UWSGI_APP_FILE = Path("/etc/uwsgi/apps-available") / f"{NAME}.ini"
+UWSGI_APP_LINK = Path("/etc/uwsgi/apps-enabled") / f"{NAME}.ini"
+UWSGI_SOCKET = Path("/run/uwsgi/app") / NAME / "socket"
+UWSGI_PIDFILE = Path("/run/uwsgi/app") / NAME / "pid"
+UWSGI_LOG = Path("/var/log/uwsgi/app") / f"{NAME}.log"
+
+NGINX_SITE_FILE = Path("/etc/nginx/sites-available") / NAME
+NGINX_SITE_LINK = Path("/etc/nginx/sites-enabled") / NAME
+NGINX_SNIPPET = Path("/etc/nginx/snippets") / f"{NAME}.conf"
+NGINX_PIDFILE = Path("/run/nginx.pid")
+
+# The user uWSGI's workers run as and nginx reads files as.
+WEB_USER = "www-data"

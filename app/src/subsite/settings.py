@@ -1,0 +1,113 @@
+"""The settings file, /etc/subsite/subsite.ini: the one place an admin edits.
+
+Its ``[subsite]`` section holds the URL prefix and the few facts that differ
+between servers (how many proxies to trust, where the uWSGI socket and the
+data live). Errors name the file and line so the admin can go straight there.
+"""
+
+import configparser
+import dataclasses
+from pathlib import Path
+
+from . import layout, prefix
+
+SECTION = "subsite"
+
+
+class SettingsError(Exception):
+    """A settings file that cannot be used; str() is ``file:line: reason``."""
+
+    def __init__(self, path, line, reason):
+        self.path, self.line, self.reason = Path(path), line, reason
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    prefix: str = "/subsite"
+    trusted_proxies: int = 0
+    socket: str = str(layout.UWSGI_SOCKET)
+    database: Path = layout.DATABASE_FILE
+    uploads: Path = layout.UPLOADS_DIR
+
+    @property
+    def upstream(self):
+        """The socket as nginx's uwsgi_pass wants it."""
+        return self.socket if ":" in self.socket else f"unix:{self.socket}"
+
+
+KEYS = {f.name.replace("_", "-"): f.name for f in dataclasses.fields(Settings)}
+
+
+def _line_of(text, key):
+    """Return the 1-based line where ``key`` is set in ``text`` (last wins), or None."""
+    found = None
+    for number, line in enumerate(text.splitlines(), 1):
+        name, sep, _ = line.partition("=")
+        if sep and name.strip().lower() == key:
+            found = number
+    return found
+
+
+def parse(text, path=layout.SETTINGS_FILE):
+    """Return Settings from the text of a settings file, or raise SettingsError."""
+    parser = configparser.ConfigParser(
+        interpolation=None, delimiters=("=",), comment_prefixes=("#", ";"), inline_comment_prefixes=None
+    )
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as error:
+        line = getattr(error, "lineno", None)
+        raise SettingsError(path, line, error.message.splitlines()[0]) from None
+    if not parser.has_section(SECTION):
+        raise SettingsError(path, None, f"there is no [{SECTION}] section")
+    values = {}
+    for key, raw in parser.items(SECTION):
+        line = _line_of(text, key)
+        if key not in KEYS:
+            raise SettingsError(path, line, f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+        try:
+            values[KEYS[key]] = _convert(key, raw)
+        except ValueError as error:
+            raise SettingsError(path, line, f"{key} = {raw!r} is refused: {error}") from None
+    return Settings(**values)
+
+
+def _convert(key, raw):
+    if key == "prefix":
+        return prefix.normalize(raw)
+    if key == "trusted-proxies":
+        if not raw.isdigit() or int(raw) > 10:
+            raise ValueError("it must be a whole number from 0 to 10")
+        return int(raw)
+    if key in ("database", "uploads"):
+        if not raw.startswith("/"):
+            raise ValueError("it must be an absolute path")
+        return Path(raw)
+    if not raw or any(c.isspace() or c in ";{}'\"" for c in raw):
+        raise ValueError("it must be a socket path or host:port without spaces, quotes, ';' or braces")
+    return raw
+
+
+def load(path=layout.SETTINGS_FILE):
+    """Read and parse the settings file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(path, None, "the file is missing; run 'dpkg-reconfigure subsite' to recreate it") from None
+    except UnicodeDecodeError as error:
+        raise SettingsError(path, None, f"the file is not UTF-8 ({error.reason})") from None
+    return parse(text, path)
+
+
+def with_prefix(text, new_prefix):
+    """Return the settings text with its prefix line set to ``new_prefix``, comments kept."""
+    lines = text.splitlines(keepends=True)
+    number = _line_of(text, "prefix")
+    if number is None:
+        section = next(i for i, line in enumerate(lines) if line.strip() == f"[{SECTION}]")
+        lines.insert(section + 1, f"prefix = {new_prefix}\n")
+    else:
+        lines[number - 1] = f"prefix = {new_prefix}\n"
+    return "".join(lines)
