@@ -1,0 +1,58 @@
+"""The WSGI application uWSGI mounts: the frontend at the prefix, the admin below."""
+
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .admin import create_admin
+from .frontend import ADMIN_ROOT_KEY, create_frontend
+from .links import FRONTEND_KEY, ROOT_KEY
+
+# The one place the admin's path under the prefix is named.
+ADMIN_MOUNT = "/admin"
+
+
+def make_application(frontend=None, admin=None, trusted_proxies=0):
+    """Return the WSGI callable serving ``frontend`` at the root and ``admin`` at /admin.
+
+    ``trusted_proxies`` is how many proxies in front of nginx may set
+    X-Forwarded-*; 0 ignores them all. It is written into both apps' config
+    (TRUSTED_PROXIES) so the diagnostics page reports what is really applied.
+    """
+    frontend = frontend if frontend is not None else create_frontend()
+    admin = admin if admin is not None else create_admin()
+    for app in (frontend, admin):
+        app.config["TRUSTED_PROXIES"] = trusted_proxies
+    admin.extensions[FRONTEND_KEY] = frontend
+    dispatcher = DispatcherMiddleware(frontend, {ADMIN_MOUNT: admin})
+
+    def application(environ, start_response):
+        # uWSGI's mount (or ProxyFix, from X-Forwarded-Prefix) has set
+        # SCRIPT_NAME to the prefix; the dispatcher is about to extend it for
+        # the admin, so remember the frontend's root for links back to it.
+        root = environ.get("SCRIPT_NAME", "")
+        environ[ROOT_KEY] = root
+        environ[ADMIN_ROOT_KEY] = root + ADMIN_MOUNT
+        return dispatcher(environ, start_response)
+
+    if trusted_proxies > 0:
+        n = trusted_proxies
+        # Outer, so the forwarded prefix is already in SCRIPT_NAME above.
+        application = ProxyFix(application, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    return scheme_from_nginx(application)
+
+
+def scheme_from_nginx(app):
+    """Take the URL scheme from nginx's REQUEST_SCHEME, not from the client.
+
+    uWSGI sets wsgi.url_scheme to https when a request carries
+    X-Forwarded-Proto: https or X-Forwarded-Ssl: on, whoever sent it. nginx
+    passes the scheme it really served as REQUEST_SCHEME; only ProxyFix, with
+    trusted proxies configured, may change it after that.
+    """
+
+    def application(environ, start_response):
+        if environ.get("REQUEST_SCHEME") in ("http", "https"):
+            environ["wsgi.url_scheme"] = environ["REQUEST_SCHEME"]
+        return app(environ, start_response)
+
+    return application

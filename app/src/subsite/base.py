@@ -1,0 +1,94 @@
+"""What the frontend and the admin app share: config, sessions, redirects."""
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Flask, request
+from werkzeug.utils import redirect
+
+from . import db, layout, settings, uploads
+from .sessions import PrefixSessionInterface
+
+PACKAGE_DIR = Path(__file__).parent
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+
+
+def default_config():
+    """Return the config every app starts from, taken from the built-in settings."""
+    defaults = settings.Settings()
+    return {
+        "DATABASE": str(defaults.database),
+        "UPLOADS_DIR": str(defaults.uploads),
+        "TRUSTED_PROXIES": defaults.trusted_proxies,
+        "PASSWORD_FILE": str(layout.PASSWORD_FILE),
+        "SECRET_KEY_FILE": str(layout.SECRET_KEY_FILE),
+        "MAX_CONTENT_LENGTH": MAX_UPLOAD_BYTES,
+    }
+
+
+def read_secret_key(path):
+    """Return the secret key stored in ``path``; raise RuntimeError if unusable."""
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise RuntimeError(f"cannot read the secret key from {path}: {error.strerror}") from None
+    if not key:
+        raise RuntimeError(f"the secret key file {path} is empty")
+    return key
+
+
+def make_flask(import_name, test_config=None, *, cookie_name):
+    """Build a Flask app with the shared templates, static files and config."""
+    # import_name names the app's logger; root_path is set explicitly so both
+    # apps find the one templates/ and static/ folder of the package.
+    app = Flask(
+        import_name,
+        root_path=str(PACKAGE_DIR),
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static",
+    )
+    app.config.from_mapping(default_config())
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = read_secret_key(app.config["SECRET_KEY_FILE"])
+
+    app.logger.setLevel(logging.INFO)
+    app.session_interface = PrefixSessionInterface(cookie_name)
+    db.init_app(app)
+    uploads.init_app(app)
+    app.after_request(relative_location)
+    app.after_request(security_headers)
+    return app
+
+
+def relative_location(response):
+    """Make a Location that points at this host relative.
+
+    Werkzeug's routing redirects (strict slashes) build absolute URLs from the
+    Host header; dropping scheme and host means a forged Host never comes back.
+    """
+    location = response.headers.get("Location")
+    if not location:
+        return response
+    parts = urlsplit(location)
+    if not (parts.scheme and parts.netloc):
+        return response
+    if f"{parts.scheme}://{parts.netloc}/".lower() != request.host_url.lower():
+        return response
+    # "//x" or "/\x" would be read as another host, so keep a single slash.
+    path = "/" + parts.path.lstrip("/\\")
+    relative = urlunsplit(("", "", path, parts.query, parts.fragment))
+    response.headers["Location"] = relative
+    if 300 <= response.status_code < 400:
+        # The generated body links to the absolute URL too.
+        response.set_data(redirect(relative, response.status_code).get_data())
+    return response
+
+
+def security_headers(response):
+    """Stop browsers from guessing content types, e.g. of uploaded files."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

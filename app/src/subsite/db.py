@@ -1,0 +1,102 @@
+"""The posts table in SQLite: one connection per request, kept on ``g``."""
+
+import sqlite3
+from datetime import UTC, datetime
+
+from flask import abort, current_app, g
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    image TEXT NULL,
+    created TEXT
+);
+"""
+
+
+def connect(path):
+    """Open the database at ``path`` and make sure the schema exists."""
+    db = sqlite3.connect(path, timeout=5.0)
+    db.row_factory = sqlite3.Row
+    # WAL lets the frontend read while the admin writes; several uWSGI
+    # workers share the file, so wait for a lock instead of failing at once.
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    # IF NOT EXISTS makes this cheap and safe to repeat on every connection,
+    # so a fresh install needs no separate "init-db" step.
+    db.executescript(SCHEMA)
+    return db
+
+
+def get_db():
+    """Return this request's connection, opening it on first use."""
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(exception=None):
+    """Close the request's connection if one was opened."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def init_app(app):
+    """Register the teardown that closes the connection."""
+    app.teardown_appcontext(close_db)
+
+
+def check():
+    """Run a trivial query; raise sqlite3.Error if the database is unusable."""
+    get_db().execute("SELECT count(*) FROM posts").fetchone()
+
+
+def list_posts():
+    """Return all posts, newest first."""
+    return get_db().execute("SELECT * FROM posts ORDER BY id DESC").fetchall()
+
+
+def get_post(post_id):
+    """Return one post or None."""
+    return get_db().execute("SELECT * FROM posts WHERE id = ?", (post_id,)).fetchone()
+
+
+def get_post_or_404(post_id):
+    """Return one post or stop the request with 404."""
+    row = get_post(post_id)
+    if row is None:
+        abort(404, description=f"There is no post {post_id}.")
+    return row
+
+
+def create_post(title, body, image=None):
+    """Insert a post and return its id."""
+    db = get_db()
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    with db:
+        cursor = db.execute(
+            "INSERT INTO posts (title, body, image, created) VALUES (?, ?, ?, ?)",
+            (title, body, image, created),
+        )
+    return cursor.lastrowid
+
+
+def update_post(post_id, title, body, image):
+    """Replace a post's title, body and image name."""
+    db = get_db()
+    with db:
+        db.execute(
+            "UPDATE posts SET title = ?, body = ?, image = ? WHERE id = ?",
+            (title, body, image, post_id),
+        )
+
+
+def delete_post(post_id):
+    """Delete a post."""
+    db = get_db()
+    with db:
+        db.execute("DELETE FROM posts WHERE id = ?", (post_id,))

@@ -1,0 +1,97 @@
+"""The public notice board: posts as pages and as JSON."""
+
+import sqlite3
+
+from flask import current_app, render_template, request, session, url_for
+
+from . import __version__, db
+from .base import make_flask
+from .sessions import FRONTEND_COOKIE
+
+# The application sets this to the admin's root so the footer can link to it.
+ADMIN_ROOT_KEY = "subsite.admin"
+
+
+def create_frontend(test_config=None):
+    """Create the public app."""
+    app = make_flask("subsite.frontend", test_config, cookie_name=FRONTEND_COOKIE)
+    app.add_url_rule("/", "index", index)
+    app.add_url_rule("/posts/<int:post_id>", "post", post)
+    # Kept with a trailing slash on purpose: /dir redirects to /dir/, which
+    # shows that routing redirects stay under the prefix.
+    app.add_url_rule("/dir/", "directory", directory)
+    app.add_url_rule("/api/posts", "api_posts", api_posts)
+    app.add_url_rule("/api/posts/<int:post_id>", "api_post", api_post)
+    app.add_url_rule("/_health", "health", health)
+    app.context_processor(template_context)
+    return app
+
+
+def template_context():
+    """Tell base.html which navigation to show."""
+    admin_root = request.environ.get(ADMIN_ROOT_KEY)
+    return {"area": "frontend", "admin_url": admin_root + "/" if admin_root else None}
+
+
+def index():
+    """List the posts, marking those added since the visitor's last visit."""
+    posts = db.list_posts()
+    seen = session.get("seen")
+    newest = posts[0]["id"] if posts else 0
+    # Only write the cookie when it changes, so repeat visits send no Set-Cookie.
+    if seen != newest:
+        session["seen"] = newest
+    return render_template("frontend/index.html", posts=posts, seen=seen)
+
+
+def post(post_id):
+    """Show one post."""
+    return render_template("frontend/post.html", post=db.get_post_or_404(post_id))
+
+
+def directory():
+    """List every post title."""
+    return render_template("frontend/dir.html", posts=db.list_posts())
+
+
+def post_json(row):
+    """Return a post as JSON-ready data with relative URLs."""
+    image = row["image"]
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "body": row["body"],
+        "created": row["created"],
+        "image": url_for("uploads", filename=image) if image else None,
+        "url": url_for("post", post_id=row["id"]),
+    }
+
+
+def api_posts():
+    """Return all posts as JSON, newest first."""
+    return [post_json(row) for row in db.list_posts()]
+
+
+def api_post(post_id):
+    """Return one post as JSON."""
+    row = db.get_post(post_id)
+    if row is None:
+        return {"error": f"there is no post {post_id}"}, 404
+    return post_json(row)
+
+
+def health():
+    """Report whether the app and its database work, for monitoring."""
+    body = {
+        "status": "ok",
+        "version": __version__,
+        "script_root": request.script_root,
+        "database": "ok",
+    }
+    try:
+        db.check()
+    except sqlite3.Error as error:
+        current_app.logger.error("health check: database error: %s", error)
+        body.update(status="error", database=str(error))
+        return body, 503, {"Cache-Control": "no-store"}
+    return body, 200, {"Cache-Control": "no-store"}

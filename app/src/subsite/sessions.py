@@ -1,0 +1,37 @@
+"""Session cookies scoped to the URL prefix the request arrived under."""
+
+from flask import request
+from flask.sessions import SecureCookieSessionInterface
+
+FRONTEND_COOKIE = "subsite_front"
+ADMIN_COOKIE = "subsite_admin"
+
+
+class PrefixSessionInterface(SecureCookieSessionInterface):
+    """Signed cookie sessions whose Path is the request's script root.
+
+    The prefix is only known per request (uWSGI's mount sets SCRIPT_NAME),
+    so the cookie attributes come from the request, never from config.
+    The admin's root is the frontend's plus /admin, so its cookie is never
+    sent to the public pages.
+    """
+
+    def __init__(self, cookie_name):
+        self.cookie_name = cookie_name
+
+    def get_cookie_name(self, app):
+        return self.cookie_name
+
+    def get_cookie_path(self, app):
+        return request.script_root or "/"
+
+    def get_cookie_secure(self, app):
+        # Behind a TLS-terminating proxy this is only true when the proxy is
+        # trusted (ProxyFix applied X-Forwarded-Proto).
+        return request.is_secure
+
+    def get_cookie_httponly(self, app):
+        return True
+
+    def get_cookie_samesite(self, app):
+        return "Lax"

@@ -1,0 +1,77 @@
+"""Uploaded images: checked by content, stored under random names."""
+
+import re
+import secrets
+from pathlib import Path
+
+from flask import current_app, send_from_directory
+
+# The first bytes of each accepted format, and the extension stored files get.
+SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+ACCEPTED = "PNG, JPEG, GIF or WebP"
+# Only names this module made: token_hex(16) plus a known extension.
+STORED_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
+
+
+class UploadError(ValueError):
+    """An upload that is refused; str() is a message for the user."""
+
+
+def detect(head):
+    """Return the extension for the image whose first bytes are ``head``, or None."""
+    for magic, ext in SIGNATURES:
+        if head.startswith(magic):
+            return ext
+    # WebP is a RIFF container: "RIFF", a 4-byte size, then "WEBP".
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def is_empty(file):
+    """Tell whether a form's file field was left empty."""
+    # Browsers send an empty part with filename="" when no file was chosen.
+    if file is None or file.filename:
+        return file is None
+    empty = not file.stream.read(1)
+    file.stream.seek(0)
+    return empty
+
+
+def save(file):
+    """Store an uploaded image and return its new file name.
+
+    The client's file name and Content-Type are ignored: only the bytes
+    decide whether this is an image and which extension it gets.
+    """
+    head = file.stream.read(12)
+    file.stream.seek(0)
+    ext = detect(head)
+    if ext is None:
+        raise UploadError(f"The file is not an image this site accepts; upload a {ACCEPTED} file.")
+    folder = Path(current_app.config["UPLOADS_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.{ext}"
+    file.save(folder / name)
+    return name
+
+
+def remove(name):
+    """Delete a stored image; a name this module did not make is ignored."""
+    if name and STORED_NAME.fullmatch(name):
+        (Path(current_app.config["UPLOADS_DIR"]) / name).unlink(missing_ok=True)
+
+
+def serve(filename):
+    """Send a stored image (nginx does this in production)."""
+    return send_from_directory(current_app.config["UPLOADS_DIR"], filename)
+
+
+def init_app(app):
+    """Register the /uploads/ route so url_for can build image URLs."""
+    app.add_url_rule("/uploads/<path:filename>", "uploads", serve)

@@ -1,0 +1,91 @@
+"""Fixtures: the combined app at several prefixes, a client that mounts it like uWSGI."""
+
+import secrets
+from pathlib import Path
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from support import PASSWORD, PREFIXES, AuthActions, MountedClient
+from subsite import db
+from subsite.admin import create_admin
+from subsite.application import make_application
+from subsite.frontend import create_frontend
+
+
+@pytest.fixture(scope="session")
+def password_hash():
+    # scrypt is slow on purpose; hash once, with a small work factor, as
+    # check_password_hash reads the factor from the hash itself.
+    return generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
+
+
+@pytest.fixture
+def config(tmp_path, password_hash):
+    password_file = tmp_path / "admin-password"
+    password_file.write_text(password_hash + "\n")
+    return {
+        "SECRET_KEY": "test secret key",
+        "DATABASE": str(tmp_path / "subsite.db"),
+        "UPLOADS_DIR": str(tmp_path / "uploads"),
+        "PASSWORD_FILE": str(password_file),
+    }
+
+
+@pytest.fixture
+def frontend(config):
+    return create_frontend(config)
+
+
+@pytest.fixture
+def admin(config):
+    return create_admin(config)
+
+
+@pytest.fixture
+def app(frontend, admin):
+    return make_application(frontend, admin)
+
+
+@pytest.fixture(params=PREFIXES, ids=["root", "subsite", "a-b"])
+def prefix(request):
+    return request.param
+
+
+@pytest.fixture
+def client(app, prefix):
+    return MountedClient(app, prefix)
+
+
+@pytest.fixture
+def make_client(config, prefix):
+    """Return a factory for clients of an app built with other settings."""
+
+    def make(trusted_proxies=0, scheme="http", use_cookies=True, **overrides):
+        changed = {**config, **overrides}
+        application = make_application(create_frontend(changed), create_admin(changed), trusted_proxies=trusted_proxies)
+        return MountedClient(application, prefix, scheme, use_cookies=use_cookies)
+
+    return make
+
+
+@pytest.fixture
+def add_post(frontend):
+    """Insert a post directly; an ``image`` is given as bytes and stored."""
+
+    def add(title="Hello", body="A notice.", image=None):
+        with frontend.app_context():
+            name = None
+            if image is not None:
+                folder = Path(frontend.config["UPLOADS_DIR"])
+                folder.mkdir(parents=True, exist_ok=True)
+                name = f"{secrets.token_hex(16)}.png"
+                (folder / name).write_bytes(image)
+            return db.create_post(title, body, name)
+
+    return add
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

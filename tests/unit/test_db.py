@@ -1,0 +1,79 @@
+import sqlite3
+
+import pytest
+from werkzeug.exceptions import NotFound
+
+from subsite import db
+
+
+@pytest.fixture
+def ctx(frontend):
+    with frontend.app_context():
+        yield
+
+
+def test_connect_sets_pragmas_and_schema(tmp_path):
+    connection = db.connect(tmp_path / "x.db")
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+        assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        columns = {row["name"]: row for row in connection.execute("PRAGMA table_info(posts)")}
+        assert list(columns) == ["id", "title", "body", "image", "created"]
+        assert columns["title"]["notnull"] and columns["body"]["notnull"] and not columns["image"]["notnull"]
+        assert columns["id"]["pk"]
+    finally:
+        connection.close()
+
+
+def test_schema_is_idempotent(tmp_path):
+    first = db.connect(tmp_path / "x.db")
+    first.execute("INSERT INTO posts (title, body) VALUES ('kept', 'b')")
+    first.commit()
+    first.close()
+    second = db.connect(tmp_path / "x.db")
+    assert second.execute("SELECT title FROM posts").fetchone()[0] == "kept"
+    second.close()
+
+
+def test_get_db_is_per_app_context_and_closed(frontend):
+    with frontend.app_context():
+        connection = db.get_db()
+        assert db.get_db() is connection
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        connection.execute("SELECT 1")
+
+
+def test_crud(ctx):
+    assert db.list_posts() == []
+    first = db.create_post("One", "Body one")
+    second = db.create_post("Two", "Body two", "abc.png")
+    assert [row["id"] for row in db.list_posts()] == [second, first]
+    row = db.get_post(second)
+    assert (row["title"], row["body"], row["image"]) == ("Two", "Body two", "abc.png")
+    assert row["created"].endswith("+00:00")
+    db.update_post(first, "Uno", "Cuerpo", None)
+    assert db.get_post(first)["title"] == "Uno"
+    db.delete_post(first)
+    assert db.get_post(first) is None
+    assert [row["id"] for row in db.list_posts()] == [second]
+
+
+def test_get_post_or_404(ctx):
+    post_id = db.create_post("x", "y")
+    assert db.get_post_or_404(post_id)["id"] == post_id
+    with pytest.raises(NotFound):
+        db.get_post_or_404(post_id + 1)
+
+
+def test_both_apps_share_the_database(frontend, admin):
+    with admin.app_context():
+        post_id = db.create_post("From admin", "x")
+    with frontend.app_context():
+        assert db.get_post(post_id)["title"] == "From admin"
+
+
+def test_check_raises_when_unusable(frontend, tmp_path):
+    frontend.config["DATABASE"] = str(tmp_path / "no" / "such" / "dir.db")
+    with frontend.app_context(), pytest.raises(sqlite3.Error):
+        db.check()

@@ -1,0 +1,164 @@
+import pytest
+
+from support import emitted_urls, set_cookie
+from subsite import __version__
+
+
+def assert_under(urls, prefix):
+    """Every URL in a page is a relative path under the prefix."""
+    assert urls
+    for tag, attribute, url in urls:
+        assert url.startswith(prefix + "/"), (tag, attribute, url)
+        assert not url.startswith("//"), (tag, attribute, url)
+
+
+def test_index_empty(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No notices yet." in response.text
+
+
+def test_index_lists_posts_with_links_under_prefix(client, add_post, prefix):
+    first = add_post("First notice", "x" * 1000, image=b"\x89PNG\r\n\x1a\n")
+    add_post("Second <notice>", "Plain text & more")
+    response = client.get("/")
+    assert "First notice" in response.text
+    assert "Second &lt;notice&gt;" in response.text  # autoescaped
+    assert "x" * 1000 not in response.text  # only an excerpt
+    urls = emitted_urls(response.text)
+    assert_under(urls, prefix)
+    assert ("a", "href", f"{prefix}/posts/{first}") in urls
+    assert ("link", "href", f"{prefix}/static/style.css") in urls
+    assert ("a", "href", f"{prefix}/admin/") in urls
+    assert any(tag == "img" and url.startswith(f"{prefix}/uploads/") for tag, _, url in urls)
+
+
+@pytest.mark.parametrize("path", ["/", "/dir/", "/posts/1"])
+def test_every_page_links_under_prefix(client, add_post, prefix, path):
+    add_post("With image", "Body", image=b"GIF89a")
+    response = client.get(path)
+    assert response.status_code == 200
+    assert_under(emitted_urls(response.text), prefix)
+
+
+def test_post_page(client, add_post, prefix):
+    post_id = add_post("Meeting", "Line one\nLine two", image=b"GIF89a")
+    response = client.get(f"/posts/{post_id}")
+    assert response.status_code == 200
+    assert "<h1>Meeting</h1>" in response.text
+    assert "Line one\nLine two" in response.text
+    image = [url for tag, _, url in emitted_urls(response.text) if tag == "img"]
+    assert len(image) == 1 and image[0].startswith(f"{prefix}/uploads/")
+    assert client.get(client.under_prefix(image[0])).data == b"GIF89a"
+
+
+def test_missing_post_is_404(client):
+    assert client.get("/posts/99").status_code == 404
+
+
+def test_dir_lists_titles(client, add_post, prefix):
+    post_id = add_post("Only title shown", "secret body text")
+    response = client.get("/dir/")
+    assert "Only title shown" in response.text
+    assert "secret body text" not in response.text
+    assert ("a", "href", f"{prefix}/posts/{post_id}") in emitted_urls(response.text)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_dir_without_slash_redirects_under_prefix(client, prefix, method):
+    response = client.open("/dir", method=method)
+    assert response.status_code in (301, 308)
+    assert response.location == f"{prefix}/dir/"
+    followed = client.open("/dir", method=method, follow_redirects=True)
+    assert followed.status_code == 200
+    assert followed.request.path == "/dir/"
+
+
+def test_dir_redirect_keeps_query(client, prefix):
+    response = client.get("/dir?sort=title")
+    assert response.location == f"{prefix}/dir/?sort=title"
+
+
+@pytest.mark.parametrize("path_info", ["//dir", "/dir//", "//dir//"])
+def test_merged_slashes_redirect_stays_local(client, prefix, path_info):
+    # uWSGI passes PATH_INFO as sent; a leading "//" must not become "//host".
+    response = client.get("/", environ_overrides={"PATH_INFO": path_info}, headers={"Host": "evil.test"})
+    assert response.status_code in (301, 308)
+    assert response.location == f"{prefix}/dir/"
+
+
+def test_redirect_never_carries_a_forged_host(client, prefix):
+    response = client.get("/dir", headers={"Host": "evil.test"})
+    assert response.location == f"{prefix}/dir/"
+    assert "evil.test" not in response.text
+
+
+def test_api_posts(client, add_post, prefix):
+    with_image = add_post("A", "Body A", image=b"\xff\xd8\xff")
+    plain = add_post("B", "Body B")
+    response = client.get("/api/posts")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    posts = response.json
+    assert [post["id"] for post in posts] == [plain, with_image]
+    assert posts[0]["image"] is None
+    assert posts[0]["url"] == f"{prefix}/posts/{plain}"
+    assert posts[1]["image"].startswith(f"{prefix}/uploads/")
+    assert posts[1]["title"] == "A" and posts[1]["body"] == "Body A"
+
+
+def test_api_post(client, add_post, prefix):
+    post_id = add_post("One", "Body")
+    data = client.get(f"/api/posts/{post_id}").json
+    assert data["id"] == post_id
+    assert data["url"] == f"{prefix}/posts/{post_id}"
+    assert client.get(client.under_prefix(data["url"])).status_code == 200
+
+
+def test_api_post_missing(client):
+    response = client.get("/api/posts/42")
+    assert response.status_code == 404
+    assert "error" in response.json
+
+
+def test_health(client, prefix):
+    response = client.get("/_health")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "version": __version__,
+        "script_root": prefix,
+        "database": "ok",
+    }
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_health_reports_a_broken_database(make_client, prefix, tmp_path):
+    client = make_client(DATABASE=str(tmp_path / "missing-dir" / "subsite.db"))
+    response = client.get("/_health")
+    assert response.status_code == 503
+    assert response.json["database"] not in ("", "ok")
+    assert response.json["script_root"] == prefix
+
+
+@pytest.mark.parametrize("path", ["/", "/dir/", "/_health", "/api/posts", "/static/style.css"])
+def test_head(client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.data == b""
+
+
+def test_seen_marks_new_posts(client, add_post):
+    add_post("Old")
+    assert "badge" not in client.get("/").text  # first visit: nothing is "new"
+    add_post("Fresh")
+    page = client.get("/").text
+    assert page.count('class="badge"') == 1
+    assert 'class="badge"' not in client.get("/").text
+
+
+def test_session_cookie_only_when_it_changes(client, prefix):
+    first = client.get("/")
+    cookie = set_cookie(first, "subsite_front")
+    assert cookie["path"] == (prefix or "/")
+    assert set_cookie(client.get("/"), "subsite_front") is None

@@ -1,0 +1,77 @@
+import pytest
+from flask import Flask, session
+
+from support import MountedClient, set_cookie
+from subsite.sessions import ADMIN_COOKIE, FRONTEND_COOKIE, PrefixSessionInterface
+
+
+def test_cookie_names_differ():
+    assert FRONTEND_COOKIE == "subsite_front"
+    assert ADMIN_COOKIE == "subsite_admin"
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_frontend_cookie(app, prefix, scheme):
+    client = MountedClient(app, prefix, scheme)
+    response = client.get("/")
+    cookie = set_cookie(response, FRONTEND_COOKIE)
+    assert cookie["path"] == (prefix or "/")
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie.get("secure", False) is (scheme == "https")
+    assert "domain" not in cookie
+    assert set_cookie(response, ADMIN_COOKIE) is None
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_admin_cookie(app, prefix, scheme):
+    client = MountedClient(app, prefix, scheme)
+    response = client.get("/admin/login")
+    cookie = set_cookie(response, ADMIN_COOKIE)
+    assert cookie["path"] == f"{prefix}/admin"
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie.get("secure", False) is (scheme == "https")
+    assert set_cookie(response, FRONTEND_COOKIE) is None
+
+
+def test_login_cookie_path(client, auth, prefix):
+    response = auth.login()
+    assert set_cookie(response, ADMIN_COOKIE)["path"] == f"{prefix}/admin"
+    # The test client keeps cookies by path the way browsers do.
+    assert client.get_cookie(ADMIN_COOKIE, path=f"{prefix}/admin") is not None
+    assert client.get_cookie(ADMIN_COOKIE, path=prefix or "/") is None
+
+
+def test_logout_clears_the_cookie_at_the_same_path(client, auth, prefix):
+    auth.login()
+    response = auth.logout()
+    cookie = set_cookie(response, ADMIN_COOKIE)
+    assert cookie["path"] == f"{prefix}/admin"
+    assert cookie["value"] == ""  # an empty, expired cookie deletes it
+    assert client.get_cookie(ADMIN_COOKIE, path=f"{prefix}/admin") is None
+
+
+def test_admin_cookie_is_not_sent_to_the_frontend(client, auth):
+    auth.login()
+    assert ADMIN_COOKIE in client.get("/admin/").request.environ["HTTP_COOKIE"]
+    # Its Path keeps it away from the public pages, like a browser would.
+    response = client.get("/")
+    assert ADMIN_COOKIE not in response.request.environ.get("HTTP_COOKIE", "")
+    assert set_cookie(response, ADMIN_COOKIE) is None
+
+
+@pytest.mark.parametrize("script_name, expected", [("", "/"), ("/x", "/x"), ("/x/y", "/x/y")])
+def test_interface_uses_the_script_root(script_name, expected):
+    app = Flask(__name__)
+    app.secret_key = "k"
+    app.session_interface = PrefixSessionInterface("name")
+
+    @app.route("/")
+    def index():
+        session["a"] = 1
+        return ""
+
+    response = app.test_client().get("/", environ_overrides={"SCRIPT_NAME": script_name})
+    cookie = set_cookie(response, "name")
+    assert cookie["path"] == expected

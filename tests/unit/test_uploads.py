@@ -1,0 +1,121 @@
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from support import GIF, JPEG, PNG, WEBP
+from subsite import uploads
+
+
+@pytest.mark.parametrize(
+    "head, ext",
+    [
+        (PNG, "png"),
+        (JPEG, "jpg"),
+        (b"GIF87a....", "gif"),
+        (GIF, "gif"),
+        (WEBP, "webp"),
+        (b"", None),
+        (b"\x89PNG", None),  # truncated signature
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", None),
+        (b"<?php system($_GET['c']); ?>", None),
+        (b"%PDF-1.7", None),
+        (b"BM\x00\x00", None),  # BMP
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", None),
+        (b"GIF90a", None),
+    ],
+)
+def test_detect(head, ext):
+    assert uploads.detect(head[:12]) == ext
+
+
+@pytest.fixture
+def token(auth):
+    auth.login()
+    return auth.token()
+
+
+def upload(client, token, content, filename="x.png", content_type="image/png"):
+    image = (io.BytesIO(content), filename, content_type)
+    return client.post("/admin/posts/new", data={"csrf_token": token, "title": "t", "body": "b", "image": image})
+
+
+def stored(config):
+    folder = Path(config["UPLOADS_DIR"])
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize(
+    "content, filename, ext",
+    [(PNG, "photo.exe", "png"), (JPEG, "a.php", "jpg"), (GIF, "no-extension", "gif"), (WEBP, "x.png", "webp")],
+)
+def test_name_comes_from_the_content(client, token, config, content, filename, ext):
+    assert upload(client, token, content, filename, "application/octet-stream").status_code == 303
+    [path] = stored(config)
+    assert re.fullmatch(r"[0-9a-f]{32}\." + ext, path.name)
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    "content, filename, content_type",
+    [
+        (b"<?php echo 1; ?>", "shell.png", "image/png"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "a.svg", "image/svg+xml"),
+        (b"<html><script>alert(1)</script>", "a.gif", "image/gif"),
+        (b"", "empty.jpg", "image/jpeg"),
+    ],
+)
+def test_non_images_are_refused(client, token, config, content, filename, content_type):
+    response = upload(client, token, content, filename, content_type)
+    assert response.status_code == 400
+    assert "not an image this site accepts" in response.text
+    assert "PNG, JPEG, GIF or WebP" in response.text
+    assert stored(config) == []
+    assert client.get("/api/posts").json == []
+
+
+def test_empty_file_field_means_no_image(client, token, config):
+    response = client.post(
+        "/admin/posts/new",
+        data={"csrf_token": token, "title": "t", "body": "b", "image": (io.BytesIO(b""), "")},
+    )
+    assert response.status_code == 303
+    assert stored(config) == []
+
+
+def test_uploads_dir_is_created(client, token, config):
+    assert not Path(config["UPLOADS_DIR"]).exists()
+    assert upload(client, token, PNG).status_code == 303
+    assert len(stored(config)) == 1
+
+
+@pytest.mark.parametrize("area", ["", "/admin"])
+def test_uploads_are_served_by_both_apps(client, add_post, config, area):
+    add_post(image=PNG)
+    [path] = stored(config)
+    response = client.get(f"{area}/uploads/{path.name}")
+    assert response.status_code == 200
+    assert response.data == PNG
+    assert response.mimetype == "image/png"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("name", ["../subsite.db", "..%2fsubsite.db", "%2e%2e/subsite.db", "missing.png"])
+def test_uploads_route_stays_in_its_folder(client, add_post, name):
+    add_post()  # creates the database file next to the uploads folder
+    assert client.get(f"/uploads/{name}").status_code == 404
+
+
+def test_too_large_upload(client, token):
+    response = upload(client, token, PNG + b"\x00" * (8 * 1024 * 1024))
+    assert response.status_code == 413
+
+
+def test_remove_ignores_names_it_did_not_make(frontend, config, tmp_path):
+    victim = tmp_path / "keep.txt"
+    victim.write_text("x")
+    with frontend.app_context():
+        uploads.remove("../keep.txt")
+        uploads.remove(None)
+    assert victim.exists()
