@@ -46,7 +46,7 @@ def run(args):
     write_file(path, new_text)
     problem = apply(new)
     if problem is None:
-        print(f"The app now answers under {new or '/'}/ (old links under {old.prefix or '/'}/ answer 404).")
+        print(f"The app now answers under {new}/ (links under the old prefix {old.prefix}/ answer 404).")
         return OK
     write_file(path, old_text)
     back = apply(old.prefix)
