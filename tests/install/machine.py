@@ -1,0 +1,633 @@
+"""A throw-away Debian 12 "machine" for install tests.
+
+A Machine is a directory holding a fresh debootstrap (minbase, bookworm) root,
+a local apt repository (/srv/repo) with the .debs under test, and the apt cache
+filled (with network, from the host) for the packages the test will install.
+``boot()`` then starts private network/pid/mount/ipc/uts namespaces with a tiny
+reaping init as PID 1; ``run()`` executes shell commands chrooted inside them,
+``http()``/``raw()`` talk to servers on the namespace's loopback.  The booted
+machine has no network but its own loopback, so installs must use the
+pre-downloaded packages (``install()`` passes ``--no-download``).
+
+Needs root, util-linux (unshare, nsenter, mount), iproute2, tar, debootstrap
+(only to build the base) and apt-utils (apt-ftparchive).  Everything runs with
+Debian's /usr/bin/python3, never a python found on PATH.
+
+    with Machine.create(debs=[...], download=["subsite"]) as m:
+        m.install("subsite")
+        assert m.http("GET", "http://127.0.0.1/subsite/").status == 200
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_DIR / ".cache"
+HOST_PYTHON = "/usr/bin/python3"
+
+SUITE = "bookworm"
+VARIANT = "minbase"
+MIRROR = "http://deb.debian.org/debian"
+
+CLEAN_ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "LANG": "C.UTF-8",
+    "HOME": "/root",
+    "TERM": "dumb",
+}
+
+# Every Machine appends (label, seconds) here; conftest prints it at the end.
+TIMINGS: list[tuple[str, float]] = []
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def sh(cmd, *, input=None, check=True, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run a host command (list or shell string); on failure raise a readable AssertionError.
+
+    Output goes to temp files, not pipes, so daemons that keep stdout/stderr
+    open do not block us: we return when the command itself exits.  The command
+    gets its own session and the whole group is killed on timeout.
+    """
+    if isinstance(input, str):
+        input = input.encode()
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        proc = subprocess.Popen(
+            cmd, shell=isinstance(cmd, str), env=CLEAN_ENV if env is None else env,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=out_f, stderr=err_f, start_new_session=True,
+        )
+        timed_out = False
+        try:
+            proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        out_f.seek(0)
+        err_f.seek(0)
+        out = out_f.read().decode("utf-8", "replace")
+        err = err_f.read().decode("utf-8", "replace")
+    if timed_out:
+        raise AssertionError(_failure(cmd, f"timed out after {timeout}s", out, err))
+    res = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    if check and res.returncode != 0:
+        raise AssertionError(_failure(cmd, f"exit code {res.returncode}", res.stdout, res.stderr))
+    return res
+
+
+def _failure(cmd, what, out, err, tail=3000) -> str:
+    if isinstance(out, bytes):
+        out = out.decode("utf-8", "replace")
+    if isinstance(err, bytes):
+        err = err.decode("utf-8", "replace")
+    shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
+    return (f"command failed ({what}):\n  {shown}\n"
+            f"--- stdout (tail) ---\n{(out or '')[-tail:]}\n"
+            f"--- stderr (tail) ---\n{(err or '')[-tail:]}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Exclusive lock on PATH.lock, so parallel sessions build a cache entry once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _record(label: str, seconds: float) -> None:
+    TIMINGS.append((label, seconds))
+
+
+def _mounts_under(path: Path) -> list[str]:
+    """Host mount points at or below PATH (must be empty before deleting a root)."""
+    prefix = str(path.resolve())
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return found
+
+
+def base_root(cache_dir: Path = CACHE_DIR, suite: str = SUITE, variant: str = VARIANT,
+              mirror: str = MIRROR) -> Path:
+    """Return a cached tarball of a pristine debootstrap root, building it if missing.
+
+    Cached as CACHE/rootfs/<suite>-<variant>.tar; a change of suite or variant is
+    a different file.  An existing CACHE/base-proto (bookworm minbase) is packed
+    instead of running debootstrap again.  Downloaded .debs and apt lists are
+    left out of the tarball.  Delete the file to rebuild.
+    """
+    cache_dir = Path(cache_dir)
+    tar = cache_dir / "rootfs" / f"{suite}-{variant}.tar"
+    with _locked(tar):
+        if tar.exists():
+            return tar
+        t0 = time.monotonic()
+        proto = cache_dir / "base-proto"
+        built = None
+        if not ((suite, variant) == ("bookworm", "minbase")
+                and (proto / "var/lib/dpkg/status").exists()):
+            built = proto = Path(tempfile.mkdtemp(prefix=f"debootstrap-{suite}-", dir=tar.parent))
+            proto.chmod(0o755)  # mkdtemp made it 0700; "." in the tarball becomes the root's /
+            sh(["debootstrap", f"--variant={variant}", suite, str(proto), mirror], timeout=1800)
+        tmp = tar.with_suffix(".tar.part")
+        sh(["tar", "--numeric-owner", "--xattrs", "-C", str(proto), "-cf", str(tmp),
+            "--exclude=./var/cache/apt/archives/*.deb", "--exclude=./var/lib/apt/lists/*_*",
+            "--exclude=./var/cache/apt/*.bin", "--exclude=./proc/*", "--exclude=./sys/*",
+            "--exclude=./dev/*", "."])
+        tmp.rename(tar)
+        if built:
+            shutil.rmtree(built)
+        _record(f"base root tarball ({suite}-{variant})", time.monotonic() - t0)
+        return tar
+
+
+# --------------------------------------------------------------------------
+# inside the namespaces
+
+# Mounts a root needs to run maintainer scripts.  Run by a shell that is already
+# in a private mount namespace (and the machine's pid namespace, for /proc), so
+# nothing of this is visible on the host and it all goes away with the namespace.
+_MOUNTS = r"""
+set -e
+R="$1"
+mount -t proc proc "$R/proc"
+mount -t sysfs -o ro sysfs "$R/sys"
+mount -t tmpfs -o mode=755,nosuid,size=64m tmpfs "$R/dev"
+for n in null zero full random urandom tty; do
+    touch "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"
+done
+mkdir -p "$R/dev/pts" "$R/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$R/dev/pts"
+ln -s pts/ptmx "$R/dev/ptmx"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/dev/shm"
+ln -s /proc/self/fd "$R/dev/fd"
+ln -s /proc/self/fd/0 "$R/dev/stdin"
+ln -s /proc/self/fd/1 "$R/dev/stdout"
+ln -s /proc/self/fd/2 "$R/dev/stderr"
+mount -t tmpfs -o mode=755,nosuid,nodev,size=256m tmpfs "$R/run"
+mkdir -m 1777 "$R/run/lock"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/tmp"
+"""
+
+# PID 1 of a booted machine: tells the host it is up, then reaps every orphan
+# (daemons double-fork and end up here) until it is killed.
+_INIT = r"""
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+print("READY", flush=True)
+os.close(1)
+while True:
+    signal.sigtimedwait({signal.SIGCHLD}, 1.0)
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+"""
+
+# Run by the host python inside the machine's network namespace: one HTTP
+# request described by JSON on stdin, JSON result on stdout.
+_HTTP_CLIENT = r"""
+import base64, http.client, json, sys
+a = json.load(sys.stdin)
+try:
+    c = http.client.HTTPConnection(a["host"], a["port"], timeout=a["timeout"])
+    c.putrequest(a["method"], a["target"], skip_host=True, skip_accept_encoding=True)
+    for k, v in a["headers"]:
+        c.putheader(k, v)
+    body = base64.b64decode(a["body"]) if a["body"] is not None else None
+    if body is not None and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in a["headers"]):
+        c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
+    r = c.getresponse()
+    data = r.read()
+    out = {"status": r.status, "reason": r.reason, "version": r.version,
+           "headers": r.getheaders(), "body": base64.b64encode(data).decode()}
+except Exception as e:
+    out = {"error": f"{type(e).__name__}: {e}"}
+json.dump(out, sys.stdout)
+"""
+
+_RAW_CLIENT = r"""
+import base64, json, socket, sys
+a = json.load(sys.stdin)
+s = socket.create_connection((a["host"], a["port"]), timeout=a["timeout"])
+s.sendall(base64.b64decode(a["data"]))
+if a["half_close"]:
+    s.shutdown(socket.SHUT_WR)
+chunks = []
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        chunks.append(b)
+except socket.timeout:
+    pass
+sys.stdout.write(base64.b64encode(b"".join(chunks)).decode())
+"""
+
+
+class Headers:
+    """Case-insensitive, multi-valued response headers (every Set-Cookie is kept)."""
+
+    def __init__(self, items):
+        self._items = [(k, v) for k, v in items]
+
+    def get_all(self, name: str) -> list[str]:
+        return [v for k, v in self._items if k.lower() == name.lower()]
+
+    def get(self, name: str, default=None):
+        vals = self.get_all(name)
+        return vals[0] if vals else default
+
+    def __getitem__(self, name: str) -> str:
+        vals = self.get_all(name)
+        if not vals:
+            raise KeyError(name)
+        return vals[0]
+
+    def __contains__(self, name) -> bool:
+        return bool(self.get_all(name))
+
+    def items(self):
+        return list(self._items)
+
+    def __repr__(self):
+        return f"Headers({self._items!r})"
+
+
+class Response:
+    """One HTTP response: status, reason, headers (Headers), body (bytes), text, json()."""
+
+    def __init__(self, status, reason, headers, body):
+        self.status, self.reason, self.headers, self.body = status, reason, Headers(headers), body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.reason} {len(self.body)} bytes>"
+
+
+_URL = re.compile(r"^(?:http://(?P<netloc>[^/?#]*))?(?P<target>.*)$", re.S)
+
+
+class Machine:
+    """A Debian root in a temp dir that can be booted into its own namespaces.
+
+    Steps, each timed into ``self.timings`` (and module TIMINGS):
+    ``extract(tar)`` -> ``add_repo(debs)`` -> ``download(packages)`` -> ``boot()``.
+    ``Machine.create(...)`` does all four.  Use as a context manager or call
+    ``shutdown()``.
+    """
+
+    def __init__(self, root_dir: Path | str | None = None, cache_dir: Path | str = CACHE_DIR):
+        """ROOT_DIR becomes the machine's / (must be missing or empty); default: a new temp dir."""
+        self.cache_dir = Path(cache_dir)
+        if root_dir is None:
+            self.root = Path(tempfile.mkdtemp(prefix="subsite-machine-"))
+        else:
+            self.root = Path(root_dir)
+            self.root.mkdir(parents=True, exist_ok=True)
+            if any(self.root.iterdir()):
+                raise ValueError(f"{self.root} is not empty; a Machine needs a fresh directory")
+        self.root = self.root.resolve()
+        self.pid: int | None = None      # host PID of the namespace's PID 1
+        self._unshare: subprocess.Popen | None = None
+        self.timings: dict[str, float] = {}
+
+    # ---- lifecycle -------------------------------------------------------
+
+    @classmethod
+    def create(cls, debs=(), download=None, *, root_dir=None, cache_dir=CACHE_DIR,
+               boot=True) -> "Machine":
+        """Extract the base root, add DEBS as /srv/repo, pre-download DOWNLOAD, boot.
+
+        DOWNLOAD defaults to the package names of DEBS.  On failure the machine is
+        shut down (temp root removed) before the error propagates.
+        """
+        m = cls(root_dir, cache_dir)
+        try:
+            m.extract(base_root(m.cache_dir))
+            m.add_repo(debs)
+            names = list(download) if download is not None else [deb_package_name(d) for d in debs]
+            m.download(names)
+            if boot:
+                m.boot()
+        except BaseException:
+            m.shutdown()
+            raise
+        return m
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+    def _time(self, label: str, t0: float) -> None:
+        self.timings[label] = time.monotonic() - t0
+        _record(label, self.timings[label])
+
+    def extract(self, base_tar: Path) -> None:
+        """Unpack the pristine base tarball into the root."""
+        t0 = time.monotonic()
+        sh(["tar", "--numeric-owner", "--xattrs", "-xpf", str(base_tar), "-C", str(self.root)])
+        self.root.chmod(0o755)  # / must be traversable by service users (mkdtemp gives 0700)
+        self._time("extract", t0)
+
+    def add_repo(self, debs=()) -> None:
+        """Set up apt in the root: /srv/repo from DEBS, the host's sources, policy-rc.d.
+
+        Also copies the host's resolv.conf and makes dpkg skip fsync (speed only).
+        """
+        r = self.root
+        repo = r / "srv/repo"
+        repo.mkdir(parents=True, exist_ok=True)
+        for deb in debs:
+            shutil.copy2(deb, repo / Path(deb).name)
+        if not shutil.which("apt-ftparchive"):
+            sh(["apt-get", "install", "-y", "--no-install-recommends", "apt-utils"])
+        # apt-ftparchive writes paths relative to its cwd: run it inside the repo.
+        q = shlex.quote(str(repo))
+        sh(f"cd {q} && apt-ftparchive packages . > Packages && apt-ftparchive release . > Release")
+
+        apt = r / "etc/apt"
+        # Use the host's mirror configuration (deb.debian.org incl. updates/security).
+        for f in Path("/etc/apt/sources.list.d").glob("*"):
+            if f.suffix in (".list", ".sources"):
+                shutil.copy2(f, apt / "sources.list.d" / f.name)
+        host_list = Path("/etc/apt/sources.list")
+        (apt / "sources.list").write_text(host_list.read_text() if host_list.exists() else "")
+        (apt / "sources.list.d/local-repo.list").write_text("deb [trusted=yes] file:/srv/repo ./\n")
+        (apt / "apt.conf.d/99-install-tests").write_text(
+            'APT::Install-Recommends "false";\nAcquire::Languages "none";\n')
+        (r / "etc/dpkg/dpkg.cfg.d/99-install-tests").write_text("force-unsafe-io\n")
+        resolv = r / "etc/resolv.conf"
+        if resolv.is_symlink() or resolv.exists():
+            resolv.unlink()
+        shutil.copy2("/etc/resolv.conf", resolv)
+        policy = r / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\n# install tests: services may start\nexit 0\n")
+        policy.chmod(0o755)
+
+    def download(self, packages) -> None:
+        """``apt-get update`` and ``apt-get install --download-only`` PACKAGES, with network.
+
+        The resulting apt lists and .debs are cached under CACHE/downloads, keyed
+        on the package list, the repo's .debs, the base tarball and the host's apt
+        sources; delete that directory to fetch fresh package versions.
+        """
+        t0 = time.monotonic()
+        key = self._download_key(packages)
+        cached = self.cache_dir / "downloads" / f"{key}.tar"
+        with _locked(cached):
+            if cached.exists():
+                sh(["tar", "-xpf", str(cached), "-C", str(self.root)])
+                self._time("download (cached)", t0)
+                return
+            pkgs = " ".join(shlex.quote(p) for p in packages)
+            self._chroot_with_network(
+                "apt-get update -q"
+                + (f" && apt-get install -q -y --download-only {pkgs}" if pkgs else ""))
+            tmp = cached.with_suffix(".tar.part")
+            sh(["tar", "-C", str(self.root), "-cf", str(tmp),
+                "--exclude=*/partial", "--exclude=*/lock",
+                "var/lib/apt/lists", "var/cache/apt/archives"])
+            tmp.rename(cached)
+        self._time("download", t0)
+
+    def _download_key(self, packages) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps(sorted(packages)).encode())
+        for deb in sorted((self.root / "srv/repo").glob("*.deb")):
+            h.update(f"{deb.name} {_sha256(deb)}\n".encode())
+        base = base_root(self.cache_dir)
+        h.update(f"{base.name} {base.stat().st_size} {base.stat().st_mtime_ns}\n".encode())
+        for f in sorted((self.root / "etc/apt").rglob("*")):
+            if f.is_file() and f.suffix in (".list", ".sources", ""):
+                h.update(f.read_bytes())
+        return h.hexdigest()[:24]
+
+    def _chroot_with_network(self, cmd: str, timeout=900) -> subprocess.CompletedProcess:
+        """Run CMD chrooted with the host's network (only for the download step)."""
+        script = _MOUNTS + 'shift\nexec chroot "$R" /bin/sh -c "$1"\n'
+        return sh(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                   "/bin/sh", "-c", script, "mounts", str(self.root), cmd], timeout=timeout)
+
+    def boot(self, timeout=30) -> None:
+        """Start the namespaces with a reaping PID 1; records its host PID in ``self.pid``."""
+        if self.pid:
+            raise RuntimeError("machine already booted")
+        t0 = time.monotonic()
+        script = _MOUNTS + 'ip link set lo up\nexec "$2" -c "$3"\n'
+        self._unshare = subprocess.Popen(
+            ["unshare", "--net", "--pid", "--fork", "--mount", "--ipc", "--uts",
+             "--propagation", "private",
+             "/bin/sh", "-c", script, "boot", str(self.root), HOST_PYTHON, _INIT],
+            env=CLEAN_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+        line = self._unshare.stdout.readline()   # the init prints READY once mounts are done
+        if line.strip() != b"READY":
+            self._unshare.kill()
+            _, err = self._unshare.communicate(timeout=timeout)
+            raise AssertionError(f"machine did not boot: {line!r}\n{err.decode(errors='replace')}")
+        self.pid = self._init_pid(timeout)
+        self._time("boot", t0)
+
+    def _init_pid(self, timeout) -> int:
+        """Host PID of the child that unshare forked (PID 1 inside)."""
+        deadline = time.monotonic() + timeout
+        parent = self._unshare.pid
+        while time.monotonic() < deadline:
+            children = Path(f"/proc/{parent}/task/{parent}/children")
+            if children.exists():
+                pids = children.read_text().split()
+            else:
+                pids = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
+                        and _ppid(p.name) == parent]
+            if pids:
+                return int(pids[0])
+            time.sleep(0.05)
+        raise AssertionError(f"could not find the init process under unshare pid {parent}")
+
+    def shutdown(self) -> None:
+        """Kill PID 1 (and so every process in the machine), then delete the root."""
+        if self._unshare is not None:
+            if self.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+            try:
+                self._unshare.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._unshare.kill()
+                self._unshare.wait()
+            self._unshare.stdout.close()
+            self._unshare.stderr.close()
+            self._unshare = None
+            self.pid = None
+        if self.root.exists():
+            leftover = _mounts_under(self.root)
+            if leftover:  # never rm -rf through a mount
+                raise AssertionError(f"mounts left under {self.root}, not deleting: {leftover}")
+            shutil.rmtree(self.root)
+
+    # ---- using a booted machine -----------------------------------------
+
+    def _need_pid(self) -> int:
+        if not self.pid:
+            raise RuntimeError("machine is not booted; call boot() first")
+        return self.pid
+
+    def _nsenter(self, *namespaces: str) -> list[str]:
+        return ["nsenter", "-t", str(self._need_pid()), *namespaces]
+
+    def run(self, cmd: str, input=None, check=True, env=None, timeout=300) -> subprocess.CompletedProcess:
+        """Run shell command CMD as root inside the machine (chrooted, no network).
+
+        The environment is CLEAN_ENV plus ENV; stdin is INPUT (str/bytes) or
+        /dev/null.  Returns a CompletedProcess with text stdout/stderr; with
+        CHECK a non-zero exit raises AssertionError with the output tails.
+        """
+        full = self._nsenter("--net", "--pid", "--mount", "--ipc", "--uts") + [
+            "chroot", str(self.root), "/bin/sh", "-c", cmd]
+        res = sh(full, input=input, check=False, env={**CLEAN_ENV, **(env or {})}, timeout=timeout)
+        res.args = cmd
+        if check and res.returncode != 0:
+            raise AssertionError(_failure(cmd, f"exit code {res.returncode}", res.stdout, res.stderr))
+        return res
+
+    def install(self, *packages: str, timeout=600) -> subprocess.CompletedProcess:
+        """``apt-get install -y --no-download PACKAGES`` (from the pre-downloaded cache)."""
+        t0 = time.monotonic()
+        res = self.run("apt-get install -q -y "
+                       + " ".join(shlex.quote(p) for p in packages), timeout=timeout)
+        self._time(f"install {' '.join(packages)}", t0)
+        return res
+
+    def _host_python_in_net(self, script: str, args: dict, timeout: float) -> str:
+        cmd = self._nsenter("--net") + [HOST_PYTHON, "-I", "-c", script]
+        return sh(cmd, input=json.dumps(args), env=CLEAN_ENV, timeout=timeout + 5).stdout
+
+    def http(self, method: str, url: str, headers=None, body=None, timeout=10) -> Response:
+        """Send one HTTP request to a server inside the machine; return a Response.
+
+        URL is ``http://HOST[:PORT]TARGET`` or just TARGET (127.0.0.1:80); TARGET
+        is sent exactly as given.  HEADERS is a dict or list of pairs; Host
+        defaults to the URL's HOST[:PORT] unless given.  BODY is str or bytes.
+        Connection errors raise AssertionError.
+        """
+        m = _URL.match(url)
+        netloc = m["netloc"] or "127.0.0.1"
+        target = m["target"] or "/"
+        host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "80")
+        pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
+        if not any(k.lower() == "host" for k, _ in pairs):
+            pairs.insert(0, ("Host", netloc))
+        if isinstance(body, str):
+            body = body.encode()
+        args = {"method": method, "host": host, "port": int(port), "target": target,
+                "headers": pairs, "timeout": timeout,
+                "body": base64.b64encode(body).decode() if body is not None else None}
+        out = json.loads(self._host_python_in_net(_HTTP_CLIENT, args, timeout))
+        if "error" in out:
+            raise AssertionError(f"{method} {url} failed inside the machine: {out['error']}")
+        return Response(out["status"], out["reason"], out["headers"], base64.b64decode(out["body"]))
+
+    def raw(self, data: bytes | str, port=80, host="127.0.0.1", timeout=10,
+            half_close=False) -> bytes:
+        """Send DATA as-is over TCP to HOST:PORT inside the machine; return all bytes read.
+
+        Reads until the server closes or TIMEOUT passes without data; with
+        HALF_CLOSE, shuts down the writing side after sending.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        args = {"host": host, "port": port, "timeout": timeout, "half_close": half_close,
+                "data": base64.b64encode(data).decode()}
+        return base64.b64decode(self._host_python_in_net(_RAW_CLIENT, args, timeout))
+
+    def processes(self) -> list[tuple[int, str]]:
+        """(pid, command line) of every process in the machine, pids as seen inside.
+
+        Read from the host through the init's mount namespace (/proc/PID/root),
+        so nothing is started inside to look.
+        """
+        proc = Path(f"/proc/{self._need_pid()}/root{self.root}/proc")
+        found = []
+        for p in proc.iterdir():
+            if p.name.isdigit():
+                with contextlib.suppress(OSError):
+                    cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    found.append((int(p.name), cmd.strip()))
+        return sorted(found)
+
+
+def _ppid(pid: str) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def deb_package_name(deb) -> str:
+    """The Package field of a .deb file."""
+    return sh(["dpkg-deb", "-f", str(deb), "Package"]).stdout.strip()
+
+
+def host_pids_in(pid: int) -> list[int]:
+    """Host PIDs of every process in the pid namespace of host process PID."""
+    try:
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return []
+    found = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(p / "ns/pid") == ns:
+                    found.append(int(p.name))
+    return found
+
+
+if __name__ == "__main__":  # quick manual check: python3 machine.py [package...]
+    with Machine.create(download=sys.argv[1:] or ["nginx-light"]) as mach:
+        print(mach.timings)
+        print(mach.run("cat /etc/debian_version; ip -o link 2>/dev/null || true").stdout)

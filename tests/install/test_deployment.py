@@ -1,0 +1,244 @@
+"""The .deb installed with apt into a clean Debian 12 root, checked over real HTTP.
+
+One machine for the module; the tests run in order: install at the default
+prefix, then move the prefix by hand edit, by `subsite prefix` and by a
+preseeded dpkg-reconfigure, checking every URL the app emits after each move.
+"""
+
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from browser import Browser, png_bytes
+
+PASSWORD = "correct horse battery"
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+@pytest.fixture(scope="module")
+def installed(machine):
+    """The machine with subsite installed by apt, as an admin would."""
+    machine.install("subsite")
+    machine.run("subsite password", input=PASSWORD + "\n")
+    return machine
+
+
+def health(machine, prefix, origin="http://localhost"):
+    answer = machine.http("GET", f"{origin}{prefix}/_health")
+    return answer.status, (answer.json() if answer.status == 200 else None)
+
+
+def relative_or_origin(location, origin):
+    """Strip ``origin`` from an absolute Location; fail on any other host."""
+    parts = urlsplit(location)
+    if parts.netloc:
+        assert f"{parts.scheme}://{parts.netloc}" == origin, f"Location {location!r} left {origin}"
+        return location[len(origin):]
+    return location
+
+
+def check_prefix(machine, prefix, origin="http://localhost"):
+    """Check every URL, redirect, cookie and header the app emits under ``prefix``."""
+    port = urlsplit(origin).port
+    browser = Browser(machine, origin)
+    title = f"Hello {prefix or 'root'}"
+
+    # 2. P/ answers, the app sees script root P; 1. P?x=1 redirects to P/?x=1.
+    status, seen = health(machine, prefix, origin)
+    assert status == 200 and seen["script_root"] == prefix, seen
+    front = browser.get(f"{prefix}/")
+    assert front.status == 200
+    if prefix:
+        bare = browser.get(f"{prefix}?x=1")
+        assert bare.status in (301, 308)
+        assert relative_or_origin(bare.headers["Location"], origin) == f"{prefix}/?x=1"
+
+    # Every link, form and asset on the pages is under the prefix.
+    for page in (front.text, browser.get(f"{prefix}/admin/login").text):
+        for url in re.findall(r'(?:href|src|action)="([^"]+)"', page):
+            if not url.startswith(("http://", "https://", "#", "mailto:")):
+                assert url.startswith(f"{prefix}/"), f"{url!r} escapes {prefix}/"
+
+    # 4. HEAD answers like GET, without a body.
+    head = browser.request("HEAD", f"{prefix}/")
+    assert head.status == 200 and head.body == b""
+    assert head.headers["Content-Type"] == front.headers["Content-Type"]
+
+    # 5. A strict trailing slash redirect keeps host and port (and the prefix).
+    slash = browser.get(f"{prefix}/dir?q=1")
+    assert slash.status in REDIRECTS
+    assert relative_or_origin(slash.headers["Location"], origin) == f"{prefix}/dir/?q=1"
+
+    # 10. A forged Host never reaches a Location.
+    forged = machine.http("GET", f"{origin}{prefix}/dir", headers={"Host": "evil.test"})
+    assert "evil.test" not in forged.headers.get("Location", "")
+
+    # 7. An admin page without login: the login URL under P, next keeps P.
+    gate = browser.get(f"{prefix}/admin/posts/new")
+    assert gate.status in REDIRECTS
+    login_url = relative_or_origin(gate.headers["Location"], origin)
+    assert login_url.startswith(f"{prefix}/admin/login")
+    wanted = parse_qs(urlsplit(login_url).query)["next"][0]
+    assert wanted == f"{prefix}/admin/posts/new"
+
+    # 6. Login POST answers 303 back to that page; following it works.
+    login = browser.login(prefix, PASSWORD, next_url=wanted)
+    assert login.status == 303
+    assert relative_or_origin(login.headers["Location"], origin) == wanted
+    assert browser.get(wanted).status == 200
+    # An off-site next is refused.
+    evil = Browser(machine, origin).login(prefix, PASSWORD, next_url="//evil.test/x")
+    assert evil.status == 303 and "evil.test" not in evil.headers["Location"]
+
+    # 12. Session cookie: the admin's own name, Path, HttpOnly, SameSite=Lax.
+    admin_cookies = [m for (name, path), m in browser.cookies.items() if name == "subsite_admin"]
+    assert admin_cookies, browser.cookies
+    for morsel in admin_cookies:
+        assert morsel["path"] == f"{prefix}/admin"
+        assert morsel["httponly"] and morsel["samesite"].lower() == "lax" and not morsel["secure"]
+
+    # Create a post with an image through the form: 303 to its page under P.
+    token = browser.csrf(f"{prefix}/admin/posts/new")
+    created = browser.post(f"{prefix}/admin/posts/new", {"csrf_token": token, "title": title,
+                                                          "body": "A post."},
+                           files={"image": ("dot.png", png_bytes(), "image/png")})
+    assert created.status == 303, created.text[:500]
+    post_url = relative_or_origin(created.headers["Location"], origin)
+    assert re.fullmatch(rf"{re.escape(prefix)}/posts/\d+", post_url)
+    post_page = browser.get(post_url)
+    assert post_page.status == 200 and title in post_page.text
+    assert title in browser.get(f"{prefix}/").text
+    images = re.findall(r'src="([^"]*/uploads/[^"]+)"', post_page.text)
+    assert images and all(src.startswith(f"{prefix}/uploads/") for src in images)
+
+    # 11. Static files and uploads come from nginx: cache headers, no cookie.
+    css = browser.get(f"{prefix}/static/style.css")
+    image = browser.get(images[0])
+    for answer in (css, image):
+        assert answer.status == 200
+        assert answer.headers["Server"].startswith("nginx")
+        assert "max-age" in answer.headers["Cache-Control"]
+        assert "Set-Cookie" not in answer.headers
+    assert image.headers["Content-Type"] == "image/png" and image.body == png_bytes()
+    for attempt in (f"{prefix}/static../etc/passwd", f"{prefix}/static/../../../../etc/passwd",
+                    f"{prefix}/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd", f"{prefix}/uploads../subsite.db"):
+        answer = machine.http("GET", origin + attempt)
+        assert b"root:x:0:0" not in answer.body and b"SQLite format" not in answer.body, attempt
+
+    # API: the post as JSON; the admin API answers 303 to the new post.
+    listed = browser.get(f"{prefix}/api/posts?x=1").json()
+    assert any(p["title"] == title for p in (listed["posts"] if isinstance(listed, dict) else listed))
+    api = browser.request("POST", f"{prefix}/admin/api/posts",
+                          headers={"Content-Type": "application/json",
+                                   "X-CSRF-Token": browser.get(f"{prefix}/admin/api/csrf").json()["csrf_token"]},
+                          body=json.dumps({"title": "From the API", "body": "JSON"}))
+    assert api.status == 303
+    assert re.fullmatch(rf"{re.escape(prefix)}/posts/\d+", relative_or_origin(api.headers["Location"], origin))
+
+    # 8, 9. Diagnostics: the client's scheme, host and port; forged X-Forwarded-* ignored.
+    forged_headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.test",
+                      "X-Forwarded-Port": "9999", "X-Forwarded-Prefix": "/evil",
+                      "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on"}
+    seen = browser.get(f"{prefix}/admin/diagnostics?format=json", headers=forged_headers).json()
+    assert seen["script_root"] == f"{prefix}/admin"
+    assert seen["scheme"] == "http" and seen["remote_addr"] == "127.0.0.1"
+    expected_host = "localhost" if port in (None, 80) else f"localhost:{port}"
+    assert seen["host"] == expected_host
+    assert seen["url_for_external"] == f"http://{expected_host}{prefix}/admin/diagnostics"
+    assert not any(row["applied"] for row in seen["forwarded_headers"])
+    return browser
+
+
+def check_only_at(machine, prefix, old):
+    """The app answers at ``prefix`` and no longer at ``old``."""
+    check_prefix(machine, prefix)
+    if old != prefix:
+        status, seen = health(machine, old)
+        assert status == 404 or (seen and seen["script_root"] != old), (status, seen)
+
+
+def test_install_serves_under_the_default_prefix(installed):
+    check_prefix(installed, "/subsite")
+
+
+def test_default_site_still_answers_at_root(installed):
+    answer = installed.http("GET", "http://localhost/")
+    assert answer.status == 200 and "Welcome to nginx" in answer.text
+
+
+def test_socket_and_workers(installed):
+    out = installed.run("stat -c '%U:%G %a %F' /run/uwsgi/app/subsite/socket").stdout.strip()
+    assert out == "www-data:www-data 660 socket"
+    assert installed.run("ls /run/uwsgi/app/subsite/").stdout.split() == ["pid", "socket"]
+    master = int(installed.run("cat /run/uwsgi/app/subsite/pid").stdout)
+    workers = installed.run(f"grep -l '^PPid:\\s*{master}$' /proc/[0-9]*/status | "
+                            "xargs grep -h '^Uid:'").stdout.split("\n")
+    workers = [line for line in workers if line]
+    assert workers and all(line.split()[1] != "0" for line in workers), workers
+
+
+def test_secret_and_check(installed):
+    out = installed.run("stat -c '%U:%G %a' /etc/subsite/secret-key /etc/subsite/admin-password").stdout
+    assert out.split("\n")[:2] == ["root:www-data 640", "root:www-data 640"]
+    check = installed.run("subsite check")
+    assert "Verdict: all checks passed." in check.stdout
+
+
+def test_non_80_port(installed):
+    installed.run("sed -i 's/^\\tlisten 80;/\\tlisten 80;\\n\\tlisten 8080;/' /etc/nginx/sites-available/subsite"
+                  " && nginx -t && service nginx reload")
+    check_prefix(installed, "/subsite", origin="http://localhost:8080")
+
+
+def test_hand_edit_and_restart(installed):
+    installed.run("sed -i 's|^prefix = .*|prefix = /a/b/|' /etc/subsite/subsite.ini && service uwsgi restart")
+    check_only_at(installed, "/a/b", "/subsite")
+    check_prefix(installed, "/a/b", origin="http://localhost:8080")
+    assert installed.run("subsite prefix").stdout.split("\n")[0] == "/a/b"
+
+
+def test_subsite_prefix_command_to_root(installed):
+    installed.run("subsite prefix ''")
+    check_only_at(installed, "", "/a/b")
+    assert installed.run("subsite check").returncode == 0
+
+
+def test_dpkg_reconfigure_with_preseed(installed):
+    installed.run("echo 'subsite subsite/prefix string /board' | debconf-set-selections"
+                  " && dpkg-reconfigure -f noninteractive subsite")
+    check_only_at(installed, "/board", "")
+    assert "prefix = /board" in installed.run("cat /etc/subsite/subsite.ini").stdout
+    # A hand edit is read back into debconf.
+    installed.run("sed -i 's|^prefix = .*|prefix = /subsite|' /etc/subsite/subsite.ini && service uwsgi restart"
+                  " && dpkg-reconfigure -f noninteractive subsite")
+    assert installed.run("debconf-show subsite").stdout.strip().endswith("/subsite")
+    check_only_at(installed, "/subsite", "/board")
+
+
+REFUSED = ["board", "/a/../b", "/a/./b", "/a//b", "/a b", "/a?b", "/a#b", "/a%20b", "/a'b", '/a"b', "/a;b",
+           "/a{b}", "/a\tb", "/caf\u00e9", "/static", "/x/uploads", "/" + "a" * 200]
+
+
+@pytest.mark.parametrize("bad", REFUSED, ids=repr)
+def test_refused_prefix_changes_nothing(installed, bad):
+    before = installed.run("cat /etc/subsite/subsite.ini").stdout
+    quoted = bad.replace("'", "'\\''")
+    done = installed.run(f"subsite prefix '{quoted}'", check=False)
+    assert done.returncode == 1 and "refused" in done.stderr
+    assert installed.run("cat /etc/subsite/subsite.ini").stdout == before
+    assert health(installed, "/subsite")[0] == 200
+
+
+def test_invalid_hand_edit_fails_loudly(installed):
+    installed.run("sed -i 's|^prefix = .*|prefix = /a b|' /etc/subsite/subsite.ini")
+    restart = installed.run("service uwsgi restart", check=False)
+    assert restart.returncode != 0
+    log = installed.run("tail -n 5 /var/log/uwsgi/app/subsite.log").stdout
+    assert "/etc/subsite/subsite.ini:" in log and "contains a space" in log
+    check = installed.run("subsite check", check=False)
+    assert check.returncode == 1 and "contains a space" in check.stdout
+    assert installed.http("GET", "http://localhost/").status == 200   # other sites keep working
+    installed.run("sed -i 's|^prefix = .*|prefix = /subsite|' /etc/subsite/subsite.ini && service uwsgi restart")
+    assert health(installed, "/subsite")[0] == 200
