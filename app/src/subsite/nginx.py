@@ -97,8 +97,9 @@ def render(settings):
     return text + APP.format(**values)
 
 
-def applied_prefix(path=layout.NGINX_LOCATIONS_FILE):
+def applied_prefix(path=None):
     """Return the prefix nginx was last configured for, or None."""
+    path = path or layout.NGINX_LOCATIONS_FILE
     try:
         first = Path(path).read_text(encoding="utf-8").partition("\n")[0]
     except FileNotFoundError:
@@ -141,7 +142,7 @@ class Outcome:
     warning: str | None = None
 
 
-def apply(settings, path=layout.NGINX_LOCATIONS_FILE):
+def apply(settings, path=None):
     """Write the locations for ``settings``, test them, reload nginx.
 
     When nginx already fails its test before our change, the fault lies
@@ -149,7 +150,7 @@ def apply(settings, path=layout.NGINX_LOCATIONS_FILE):
     warning says so. When our change is what breaks the test, the old file
     is put back and NginxError is raised.
     """
-    path = Path(path)
+    path = Path(path or layout.NGINX_LOCATIONS_FILE)
     new = render(settings)
     old = path.read_text(encoding="utf-8") if path.exists() else None
     if new == old:
@@ -182,10 +183,10 @@ def _restore(path, old):
         _write(path, old)
 
 
-def listen_port(site=layout.NGINX_SITE_FILE):
+def listen_port(site=None):
     """Return the first port the shipped site listens on (80 when unreadable)."""
     try:
-        text = Path(site).read_text(encoding="utf-8")
+        text = Path(site or layout.NGINX_SITE_FILE).read_text(encoding="utf-8")
     except OSError:
         return 80
     match = re.search(r"^\s*listen\s+(?:[\w.]+:|\[[^\]]*\]:)?(\d+)", text, re.MULTILINE)

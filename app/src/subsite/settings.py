@@ -50,7 +50,7 @@ def _line_of(text, key):
     return found
 
 
-def parse(text, path=layout.SETTINGS_FILE):
+def parse(text, path="subsite.ini"):
     """Return Settings from the text of a settings file, or raise SettingsError."""
     parser = configparser.ConfigParser(
         interpolation=None, delimiters=("=",), comment_prefixes=("#", ";"), inline_comment_prefixes=None
@@ -90,8 +90,9 @@ def _convert(key, raw):
     return raw
 
 
-def load(path=layout.SETTINGS_FILE):
-    """Read and parse the settings file at ``path``."""
+def load(path=None):
+    """Read and parse the settings file at ``path`` (default: the installed one)."""
+    path = path or layout.SETTINGS_FILE
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -63,9 +63,9 @@ def ensure_dir(path, owner="root", mode=0o755):
     os.chmod(path, mode)
 
 
-def ensure_secret_key(path=layout.SECRET_KEY_FILE):
+def ensure_secret_key(path=None):
     """Create the app's secret key once; keep it 0640 root:www-data."""
-    path = Path(path)
+    path = Path(path or layout.SECRET_KEY_FILE)
     if not path.exists():
         write_file(path, secrets.token_hex(32) + "\n", mode=0o640, group=layout.WEB_USER)
     else:

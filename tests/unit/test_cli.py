@@ -1,0 +1,69 @@
+import pytest
+
+from subsite import layout
+from subsite.cli import main
+from subsite.cli.debconf import choose
+
+
+@pytest.mark.parametrize(
+    ("current", "synced", "in_file", "expected"),
+    [
+        ("/subsite", None, None, "/subsite"),           # first install: the debconf answer
+        ("/subsite", "/subsite", "/hand", "/hand"),     # a hand edit is read back
+        ("/preseed", "/subsite", "/subsite", "/preseed"),  # a preseed for dpkg-reconfigure wins
+        ("/preseed", "/subsite", "/hand", "/preseed"),  # both changed: debconf was changed on purpose
+        ("/subsite", "/subsite", None, "/subsite"),     # unreadable file: keep debconf
+    ],
+)
+def test_debconf_choice(current, synced, in_file, expected):
+    assert choose(current, synced, in_file) == expected
+
+
+def test_help_lists_the_admin_commands(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("prefix", "check", "password"):
+        assert command in out
+
+
+def test_refused_prefix_exits_1_and_changes_nothing(tmp_path, monkeypatch, capsys):
+    settings_file = tmp_path / "subsite.ini"
+    settings_file.write_text("[subsite]\nprefix = /subsite\n")
+    monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
+    assert main(["prefix", "/a b"]) == 1
+    assert "refused: it contains a space. Nothing was changed." in capsys.readouterr().err
+    assert settings_file.read_text() == "[subsite]\nprefix = /subsite\n"
+
+
+def test_uwsgi_config_refuses_a_bad_prefix(tmp_path, monkeypatch, capsys):
+    from subsite.cli import uwsgi_config
+
+    settings_file = tmp_path / "subsite.ini"
+    settings_file.write_text("[subsite]\nprefix = /a;b\n")
+    monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
+    monkeypatch.setattr(layout, "UWSGI_LOG", tmp_path / "subsite.log")
+    monkeypatch.setattr(uwsgi_config.os, "geteuid", lambda: 0)
+    assert main(["uwsgi-config"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == uwsgi_config.ABORT
+    assert f"{settings_file}:2: prefix = '/a;b' is refused" in captured.err
+    assert "refused" in (tmp_path / "subsite.log").read_text()
+
+
+def test_uwsgi_config_on_reload_keeps_the_prefix_in_force(tmp_path, monkeypatch, capsys):
+    from subsite import nginx
+    from subsite.cli import uwsgi_config
+    from subsite.settings import Settings
+
+    settings_file = tmp_path / "subsite.ini"
+    settings_file.write_text("[subsite]\nprefix = /new\n")
+    locations = tmp_path / "locations.conf"
+    locations.write_text(nginx.render(Settings(prefix="/old")))
+    monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
+    monkeypatch.setattr(layout, "NGINX_LOCATIONS_FILE", locations)
+    monkeypatch.setattr(layout, "UWSGI_LOG", tmp_path / "subsite.log")
+    monkeypatch.setattr(uwsgi_config.os, "geteuid", lambda: 33)
+    assert main(["uwsgi-config"]) == 0
+    assert capsys.readouterr().out == uwsgi_config.MOUNT.format(prefix="/old")

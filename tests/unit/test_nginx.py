@@ -1,0 +1,63 @@
+import re
+
+import pytest
+
+from subsite import nginx
+from subsite.settings import Settings
+
+
+@pytest.mark.parametrize("prefix", ["", "/subsite", "/a/b"])
+def test_render(prefix):
+    text = nginx.render(Settings(prefix=prefix))
+    assert nginx.MARKER + prefix == text.splitlines()[0]
+    locations = re.findall(r"^location (.*?) \{", text, re.MULTILINE)
+    expected = [f"^~ {root}/{kind}/" for root in (prefix, prefix + "/admin") for kind in ("static", "uploads")]
+    assert locations == ([f"= {prefix}"] if prefix else []) + expected + [f"{prefix}/"]
+    # Every alias ends in a slash, like its location: no alias traversal.
+    assert all(alias.endswith("/") for alias in re.findall(r"alias (\S+);", text))
+    assert "uwsgi_pass unix:/run/uwsgi/app/subsite/socket;" in text
+    assert "uwsgi_param HTTP_HOST $host$subsite_host_port;" in text
+
+
+def test_redirect_is_relative():
+    text = nginx.render(Settings(prefix="/p"))
+    assert "absolute_redirect off;\n    return 301 /p/$is_args$args;" in text
+
+
+def test_applied_prefix(tmp_path):
+    path = tmp_path / "locations.conf"
+    assert nginx.applied_prefix(path) is None
+    path.write_text(nginx.render(Settings(prefix="")))
+    assert nginx.applied_prefix(path) == ""
+    path.write_text(nginx.render(Settings(prefix="/a/b")))
+    assert nginx.applied_prefix(path) == "/a/b"
+
+
+@pytest.mark.parametrize(("before", "after", "outcome"), [
+    (None, None, "reloaded"), ("broken elsewhere", "broken elsewhere", "warned"), (None, "ours broke it", "restored"),
+])
+def test_apply(tmp_path, monkeypatch, before, after, outcome):
+    path = tmp_path / "locations.conf"
+    path.write_text("old\n")
+    results = iter([before, after])
+    monkeypatch.setattr(nginx, "test_config", lambda: next(results))
+    reloads = []
+    monkeypatch.setattr(nginx, "reload", lambda: reloads.append(1))
+    if outcome == "restored":
+        with pytest.raises(nginx.NginxError, match="ours broke it"):
+            nginx.apply(Settings(), path)
+        assert path.read_text() == "old\n" and not reloads
+        return
+    result = nginx.apply(Settings(), path)
+    assert result.changed and path.read_text() == nginx.render(Settings())
+    assert (outcome == "warned") == bool(result.warning) and len(reloads) == (outcome == "reloaded")
+    # Unchanged: nothing is tested, written or reloaded.
+    assert not nginx.apply(Settings(), path).changed
+
+
+@pytest.mark.parametrize(("text", "port"), [("listen 80;", 80), ("\tlisten 8080;\n\tlisten 80;", 8080),
+                                            ("listen [::]:81;", 81), ("listen 127.0.0.1:82;", 82), ("", 80)])
+def test_listen_port(tmp_path, text, port):
+    site = tmp_path / "site"
+    site.write_text(f"server {{\n{text}\n}}\n")
+    assert nginx.listen_port(site) == port

@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from subsite import settings
+
+GOOD = """\
+# comment
+[subsite]
+prefix = /board/
+trusted-proxies = 1
+socket = 10.0.0.5:3031
+"""
+
+
+def test_parse():
+    values = settings.parse(GOOD, "/etc/subsite/subsite.ini")
+    assert values.prefix == "/board"
+    assert values.trusted_proxies == 1
+    assert values.upstream == "10.0.0.5:3031"
+    assert values.database == settings.Settings().database
+
+
+def test_defaults_use_the_unix_socket():
+    assert settings.Settings().upstream == "unix:/run/uwsgi/app/subsite/socket"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[subsite]\nprefix = /a b\n", "f.ini:2: prefix = '/a b' is refused: it contains a space"),
+        ("[subsite]\n\nprefx = /a\n", "f.ini:3: unknown setting 'prefx'"),
+        ("[subsite]\ntrusted-proxies = many\n", "f.ini:2: trusted-proxies = 'many' is refused"),
+        ("[subsite]\ndatabase = relative.db\n", "f.ini:2: database = 'relative.db' is refused"),
+        ("[subsite]\nsocket = /run/x; evil\n", "f.ini:2: socket = '/run/x; evil' is refused"),
+        ("prefix = /a\n", "f.ini:1: File contains no section headers."),
+        ("[other]\n", "f.ini: there is no [subsite] section"),
+        ("[subsite]\nprefix = /a\nprefix = /b\n", "f.ini:3: While reading from 'f.ini' [line  3]: option 'prefix'"),
+    ],
+)
+def test_errors_name_file_and_line(text, message):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.parse(text, "f.ini")
+    assert str(caught.value).startswith(message)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(settings.SettingsError, match="missing; run 'dpkg-reconfigure subsite'"):
+        settings.load(tmp_path / "nope.ini")
+
+
+def test_with_prefix_keeps_everything_else():
+    changed = settings.with_prefix(GOOD, "/new")
+    assert changed == GOOD.replace("prefix = /board/", "prefix = /new")
+    assert settings.with_prefix("[subsite]\n", "/x") == "[subsite]\nprefix = /x\n"
+
+
+def test_rendered_template_parses_back():
+    from subsite.cli.common import render_settings
+
+    values = settings.Settings(prefix="/x/y", trusted_proxies=2)
+    assert settings.parse(render_settings(values), Path("t.ini")) == values
