@@ -4,6 +4,7 @@ Every test under tests/install is marked ``install``.  Environment:
   SUBSITE_DEBS           colon-separated .deb files (wins over the directory)
   SUBSITE_DEB_DIR        directory of .debs (default: <repo>/build/debs)
   SUBSITE_MACHINE_SCOPE  scope of the ``machine`` fixture: module (default) or session
+  SUBSITE_MACHINE_TMPDIR where machine roots are unpacked (default: /dev/shm if usable)
 """
 
 import os

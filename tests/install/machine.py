@@ -5,7 +5,7 @@ a local apt repository (/srv/repo) with the .debs under test, and the apt cache
 filled (with network, from the host) for the packages the test will install.
 ``boot()`` then starts private network/pid/mount/ipc/uts namespaces with a tiny
 reaping init as PID 1; ``run()`` executes shell commands chrooted inside them,
-``http()``/``raw()`` talk to servers on the namespace's loopback.  The booted
+``http()``/``wait_http()``/``raw()`` talk to servers on the namespace's loopback.  The booted
 machine has no network but its own loopback, so installs must use the
 pre-downloaded packages (``install()`` passes ``--no-download``).
 
@@ -43,6 +43,7 @@ HOST_PYTHON = "/usr/bin/python3"
 SUITE = "bookworm"
 VARIANT = "minbase"
 MIRROR = "http://deb.debian.org/debian"
+HOSTNAME = "subsite-test"
 
 CLEAN_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -137,6 +138,24 @@ def _mounts_under(path: Path) -> list[str]:
     return found
 
 
+def machine_tmpdir() -> str:
+    """Where machine roots are made: $SUBSITE_MACHINE_TMPDIR, else /dev/shm if it is
+    a tmpfs allowing exec and setuid with 2 GiB free (extracting there takes
+    ~0.3 s against 1-8 s on a busy disk), else the system temp dir."""
+    if os.environ.get("SUBSITE_MACHINE_TMPDIR"):
+        return os.environ["SUBSITE_MACHINE_TMPDIR"]
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == "/dev/shm":
+            sep = fields.index("-")
+            fstype, opts = fields[sep + 1], fields[5].split(",")
+            st = os.statvfs("/dev/shm")
+            if (fstype == "tmpfs" and "noexec" not in opts and "nosuid" not in opts
+                    and st.f_bavail * st.f_frsize >= 2 << 30):
+                return "/dev/shm"
+    return tempfile.gettempdir()
+
+
 def base_root(cache_dir: Path = CACHE_DIR, suite: str = SUITE, variant: str = VARIANT,
               mirror: str = MIRROR) -> Path:
     """Return a cached tarball of a pristine debootstrap root, building it if missing.
@@ -199,21 +218,25 @@ mkdir -m 1777 "$R/run/lock"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/tmp"
 """
 
-# PID 1 of a booted machine: tells the host it is up, then reaps every orphan
-# (daemons double-fork and end up here) until it is killed.
+# PID 1 of a booted machine: sets the hostname, tells the host it is up, then
+# reaps every orphan (daemons double-fork and end up here).  It exits, taking
+# the whole machine with it, when killed or when its stdin (a pipe held by the
+# Machine object) closes, so a crashed test run leaves no machine running.
 _INIT = r"""
-import os, signal, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-print("READY", flush=True)
-os.close(1)
-while True:
-    signal.sigtimedwait({signal.SIGCHLD}, 1.0)
+import os, signal, socket, sys
+def reap(*_):
     try:
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
     except ChildProcessError:
         pass
+signal.signal(signal.SIGCHLD, reap)
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+socket.sethostname(sys.argv[1])
+print("READY", flush=True)
+os.close(1)
+while os.read(0, 1):
+    pass
 """
 
 # Run by the host python inside the machine's network namespace: one HTTP
@@ -253,7 +276,7 @@ try:
         if not b:
             break
         chunks.append(b)
-except socket.timeout:
+except (socket.timeout, ConnectionResetError):
     pass
 sys.stdout.write(base64.b64encode(b"".join(chunks)).decode())
 """
@@ -318,10 +341,11 @@ class Machine:
     """
 
     def __init__(self, root_dir: Path | str | None = None, cache_dir: Path | str = CACHE_DIR):
-        """ROOT_DIR becomes the machine's / (must be missing or empty); default: a new temp dir."""
+        """ROOT_DIR becomes the machine's / (must be missing or empty); default: a new
+        temp dir under machine_tmpdir()."""
         self.cache_dir = Path(cache_dir)
         if root_dir is None:
-            self.root = Path(tempfile.mkdtemp(prefix="subsite-machine-"))
+            self.root = Path(tempfile.mkdtemp(prefix="subsite-machine-", dir=machine_tmpdir()))
         else:
             self.root = Path(root_dir)
             self.root.mkdir(parents=True, exist_ok=True)
@@ -331,6 +355,7 @@ class Machine:
         self.pid: int | None = None      # host PID of the namespace's PID 1
         self._unshare: subprocess.Popen | None = None
         self.timings: dict[str, float] = {}
+        self.hostname = HOSTNAME
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -375,7 +400,8 @@ class Machine:
     def add_repo(self, debs=()) -> None:
         """Set up apt in the root: /srv/repo from DEBS, the host's sources, policy-rc.d.
 
-        Also copies the host's resolv.conf and makes dpkg skip fsync (speed only).
+        Also copies the host's resolv.conf, writes /etc/hostname and /etc/hosts,
+        and makes dpkg skip fsync (speed only).
         """
         r = self.root
         repo = r / "srv/repo"
@@ -389,9 +415,11 @@ class Machine:
         sh(f"cd {q} && apt-ftparchive packages . > Packages && apt-ftparchive release . > Release")
 
         apt = r / "etc/apt"
-        # Use the host's mirror configuration (deb.debian.org incl. updates/security).
+        # Use the host's Debian mirror configuration (incl. updates/security).  Other
+        # sources are left out: their keyrings are not in the root and nothing but
+        # Debian's mirror is reachable.
         for f in Path("/etc/apt/sources.list.d").glob("*"):
-            if f.suffix in (".list", ".sources"):
+            if f.suffix in (".list", ".sources") and "debian.org" in f.read_text():
                 shutil.copy2(f, apt / "sources.list.d" / f.name)
         host_list = Path("/etc/apt/sources.list")
         (apt / "sources.list").write_text(host_list.read_text() if host_list.exists() else "")
@@ -403,6 +431,12 @@ class Machine:
         if resolv.is_symlink() or resolv.exists():
             resolv.unlink()
         shutil.copy2("/etc/resolv.conf", resolv)
+        (r / "etc/hostname").write_text(self.hostname + "\n")
+        hosts = r / "etc/hosts"   # debootstrap writes none; the Debian installer writes this
+        if not hosts.exists():
+            hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{self.hostname}\n"
+                             "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                             "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
         policy = r / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\n# install tests: services may start\nexit 0\n")
         policy.chmod(0o755)
@@ -456,12 +490,12 @@ class Machine:
         if self.pid:
             raise RuntimeError("machine already booted")
         t0 = time.monotonic()
-        script = _MOUNTS + 'ip link set lo up\nexec "$2" -c "$3"\n'
+        script = _MOUNTS + 'ip link set lo up\nexec "$2" -c "$3" "$4"\n'
         self._unshare = subprocess.Popen(
             ["unshare", "--net", "--pid", "--fork", "--mount", "--ipc", "--uts",
              "--propagation", "private",
-             "/bin/sh", "-c", script, "boot", str(self.root), HOST_PYTHON, _INIT],
-            env=CLEAN_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+             "/bin/sh", "-c", script, "boot", str(self.root), HOST_PYTHON, _INIT, self.hostname],
+            env=CLEAN_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True)
         line = self._unshare.stdout.readline()   # the init prints READY once mounts are done
         if line.strip() != b"READY":
@@ -498,8 +532,8 @@ class Machine:
             except subprocess.TimeoutExpired:
                 self._unshare.kill()
                 self._unshare.wait()
-            self._unshare.stdout.close()
-            self._unshare.stderr.close()
+            for pipe in (self._unshare.stdin, self._unshare.stdout, self._unshare.stderr):
+                pipe.close()
             self._unshare = None
             self.pid = None
         if self.root.exists():
@@ -549,14 +583,16 @@ class Machine:
         """Send one HTTP request to a server inside the machine; return a Response.
 
         URL is ``http://HOST[:PORT]TARGET`` or just TARGET (127.0.0.1:80); TARGET
-        is sent exactly as given.  HEADERS is a dict or list of pairs; Host
-        defaults to the URL's HOST[:PORT] unless given.  BODY is str or bytes.
-        Connection errors raise AssertionError.
+        is sent exactly as given (http.client refuses only spaces and control
+        characters: use raw() for those).  HEADERS is a dict or list of pairs;
+        Host defaults to the URL's HOST[:PORT] unless given; Content-Length is
+        added for a BODY (str or bytes).  Connection errors raise AssertionError.
         """
         m = _URL.match(url)
         netloc = m["netloc"] or "127.0.0.1"
         target = m["target"] or "/"
-        host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "80")
+        hp = re.fullmatch(r"\[?(?P<host>[^\]]*?)\]?(?::(?P<port>\d+))?", netloc)
+        host, port = hp["host"], hp["port"] or 80
         pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
         if not any(k.lower() == "host" for k, _ in pairs):
             pairs.insert(0, ("Host", netloc))
@@ -569,6 +605,28 @@ class Machine:
         if "error" in out:
             raise AssertionError(f"{method} {url} failed inside the machine: {out['error']}")
         return Response(out["status"], out["reason"], out["headers"], base64.b64decode(out["body"]))
+
+    def wait_http(self, url: str, status=200, timeout=15, **kwargs) -> Response:
+        """GET (or kwargs["method"]) URL until it answers STATUS; return that Response.
+
+        For servers that start or reload asynchronously (nginx reload, uwsgi
+        start return before the new workers answer).  After TIMEOUT seconds
+        raise AssertionError with the last answer.
+        """
+        method = kwargs.pop("method", "GET")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                last = self.http(method, url, **kwargs)
+                if last.status == status:
+                    return last
+                last = f"{last.status} {last.text[:500]}"
+            except AssertionError as e:  # not listening yet
+                last = str(e)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} {url} did not answer {status} within {timeout}s; "
+                                     f"last: {last}")
+            time.sleep(0.2)
 
     def raw(self, data: bytes | str, port=80, host="127.0.0.1", timeout=10,
             half_close=False) -> bytes:

@@ -15,5 +15,5 @@ def test_install_completes_while_another_site_breaks_nginx(machine):
 
     # Once the other site is fixed, a reload brings subsite in.
     machine.run("rm /etc/nginx/sites-enabled/broken && nginx -t && service nginx reload")
-    answer = machine.http("GET", "http://localhost/subsite/_health")
+    answer = machine.wait_http("http://localhost/subsite/_health")
     assert answer.status == 200 and answer.json()["script_root"] == "/subsite"

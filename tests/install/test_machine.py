@@ -36,6 +36,13 @@ def test_install_needed_no_network_and_postinst_started_nginx(nginx):
     assert nginx.run(f"test -d /proc/{pid}", check=False).returncode == 0
 
 
+def test_root_looks_like_an_installed_system(nginx):
+    assert nginx.run("stat -c %a /").stdout.strip() == "755"
+    assert nginx.run("hostname").stdout.strip() == "subsite-test"
+    assert "localhost" in nginx.run("getent hosts localhost").stdout  # /etc/hosts written
+    assert nginx.run("cat /etc/debian_version").stdout.startswith("12.")
+
+
 def test_machine_has_only_loopback(nginx):
     devs = nginx.run("tail -n +3 /proc/net/dev | cut -d: -f1").stdout.split()
     assert devs == ["lo"]
@@ -59,6 +66,11 @@ def test_http_any_host_header_and_head(nginx):
     assert r.status == 200 and r.body == b""
 
 
+def test_http_ipv6_and_port(nginx):
+    assert nginx.http("GET", "http://[::1]/").status == 200
+    assert nginx.http("GET", "http://localhost:80/").status == 200
+
+
 def test_http_sends_target_raw(nginx):
     r = nginx.http("GET", "http://127.0.0.1/subsite/static../x?x=1")
     assert r.status == 404
@@ -74,6 +86,15 @@ def test_http_multi_valued_headers():
     r = Response(200, "OK", [("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("X", "y")], b"{}")
     assert r.headers.get_all("SET-COOKIE") == ["a=1", "b=2"]
     assert "x" in r.headers and r.json() == {}
+
+
+def test_wait_http_after_async_reload(nginx):
+    nginx.run("sed 's/listen 80 default_server;/listen 8081;/; /listen \\[::\\]:80/d'"
+              " /etc/nginx/sites-available/default > /etc/nginx/sites-enabled/other"
+              " && nginx -t && service nginx reload")
+    assert nginx.wait_http("http://127.0.0.1:8081/", timeout=10).status == 200
+    with pytest.raises(AssertionError, match="did not answer 200"):
+        nginx.wait_http("http://127.0.0.1:8082/", timeout=1)
 
 
 def test_raw(nginx):
@@ -115,3 +136,16 @@ def test_shutdown_kills_everything_and_removes_root():
     time.sleep(0.2)
     assert [p for p in pids if os.path.exists(f"/proc/{p}")] == []
     assert not root.exists()
+
+
+def test_machine_dies_with_its_owner():
+    """If the test process dies (closing the pipe to PID 1), the machine goes too."""
+    require_namespaces()
+    m = Machine.create(download=[])
+    m.run("start-stop-daemon --start --background --exec /bin/sleep -- 1000")
+    pids = host_pids_in(m.pid)
+    m._unshare.stdin.close()
+    m._unshare.wait(timeout=10)
+    time.sleep(0.2)
+    assert [p for p in pids if os.path.exists(f"/proc/{p}")] == []
+    m.shutdown()
