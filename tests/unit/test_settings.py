@@ -60,3 +60,8 @@ def test_rendered_template_parses_back():
 
     values = settings.Settings(prefix="/x/y", trusted_proxies=2)
     assert settings.parse(render_settings(values), Path("t.ini")) == values
+
+
+def test_debconf_default_is_the_settings_default():
+    templates = Path(__file__).resolve().parents[2] / "debian" / "templates"
+    assert f"Default: {settings.Settings().prefix}\n" in templates.read_text()

@@ -25,7 +25,7 @@ class SettingsError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    prefix: str = "/subsite"
+    prefix: str = "/" + layout.NAME
     trusted_proxies: int = 0
     socket: str = str(layout.UWSGI_SOCKET)
     database: Path = layout.DATABASE_FILE

@@ -27,7 +27,7 @@ def write_settings(wanted):
     path = layout.SETTINGS_FILE
     ensure_dir(path.parent)
     if not path.exists():
-        values = settings.Settings(prefix="/subsite" if wanted is None else wanted)
+        values = settings.Settings() if wanted is None else settings.Settings(prefix=wanted)
         write_file(path, render_settings(values))
         return values
     text = path.read_text(encoding="utf-8")
