@@ -5,16 +5,21 @@ Every test under tests/install is marked ``install``.  Environment:
   SUBSITE_DEB_DIR        directory of .debs (default: <repo>/build/debs)
   SUBSITE_MACHINE_SCOPE  scope of the ``machine`` fixture: module (default) or session
   SUBSITE_MACHINE_TMPDIR where machine roots are unpacked (default: /dev/shm if usable)
+  SUBSITE_PREVIOUS_DEB_DIR  an older release's .debs (default: built once per session)
 """
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 import machine as machine_mod
-from machine import REPO_DIR, Machine
+from machine import REPO_DIR, Machine, sh
+
+sys.path.insert(0, str(REPO_DIR / "scripts"))
+import debbuild  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,6 +55,33 @@ def debs():
         pytest.skip(f"no .deb in {deb_dir}: build the package first "
                     "(or set SUBSITE_DEB_DIR / SUBSITE_DEBS)")
     return files
+
+
+def deb_version(deb):
+    return sh(["dpkg-deb", "--field", str(deb), "Version"]).stdout.strip()
+
+
+# The older release differs from this tree in one conffile, so upgrades meet
+# a conffile that changed upstream.
+PREVIOUS_CONFFILE = "uwsgi/apps-available/subsite.ini"
+
+
+def _make_previous(src):
+    path = Path(src) / PREVIOUS_CONFFILE
+    path.write_text(path.read_text() + "; (this line is only in the previous release)\n")
+
+
+@pytest.fixture(scope="session")
+def previous_debs(debs):
+    """The release before ``debs``: this tree as version <version>~prev1 with an
+    older uWSGI app file ($SUBSITE_PREVIOUS_DEB_DIR, else built once)."""
+    if os.environ.get("SUBSITE_PREVIOUS_DEB_DIR"):
+        files = sorted(Path(os.environ["SUBSITE_PREVIOUS_DEB_DIR"]).glob("*.deb"))
+        if not files:
+            pytest.fail(f"no .deb in SUBSITE_PREVIOUS_DEB_DIR={os.environ['SUBSITE_PREVIOUS_DEB_DIR']}")
+        return files
+    version = deb_version(debs[0]) + "~prev1"
+    return debbuild.build(out=REPO_DIR / "build" / "debs-previous", version=version, edit=_make_previous)
 
 
 def _machine_scope(fixture_name, config):
