@@ -33,8 +33,10 @@ def multipart(fields, files):
 class Browser:
     """Keeps the cookies a server sets and sends them back, as a browser would."""
 
-    def __init__(self, machine, origin="http://localhost"):
+    def __init__(self, machine, origin="http://localhost", headers=None):
+        """``headers`` go with every request (say, those a proxy in front adds)."""
         self.machine, self.origin = machine, origin
+        self.headers = dict(headers or {})
         self.cookies = {}   # (name, path) -> morsel
 
     def cookie_header(self, target):
@@ -46,7 +48,7 @@ class Browser:
         return "; ".join(f"{m.key}={m.value}" for m in matching)
 
     def request(self, method, target, headers=None, body=None):
-        headers = dict(headers or {})
+        headers = {**self.headers, **(headers or {})}
         cookie = self.cookie_header(target)
         if cookie:
             headers["Cookie"] = cookie
@@ -68,6 +70,9 @@ class Browser:
             from urllib.parse import urlencode
             body, kind = urlencode(fields), "application/x-www-form-urlencoded"
         return self.request("POST", target, headers={"Content-Type": kind}, body=body)
+
+    def logout(self, prefix):
+        return self.post(f"{prefix}/admin/logout", {"csrf_token": self.csrf(f"{prefix}/admin/")})
 
     def csrf(self, target):
         """Return the csrf_token of the form on ``target``."""

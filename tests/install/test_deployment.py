@@ -7,6 +7,8 @@ preseeded dpkg-reconfigure, checking every URL the app emits after each move.
 
 import json
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -151,6 +153,79 @@ def check_prefix(machine, prefix, origin="http://localhost"):
     return browser
 
 
+def workers(machine):
+    """The pids of the app's uWSGI workers (the master's children)."""
+    master = machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
+    found = machine.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status", check=False).stdout
+    return set(re.findall(r"/proc/(\d+)/status", found))
+
+
+def check_restart_and_reload(machine, prefix):
+    """14. The first request after a restart answers 200; 15. a reload under load fails none."""
+    for _ in range(2):
+        machine.run("service uwsgi restart")
+        first = machine.http("GET", f"http://localhost{prefix}/_health")
+        assert first.status == 200, (first.status, first.text[:300])
+    before = workers(machine)
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(machine.load, f"http://localhost{prefix}/_health", seconds=6, connections=16)
+        time.sleep(1.5)
+        machine.run("service uwsgi reload")
+        answers = loading.result()
+    assert set(answers) == {"200"} and answers["200"] > 50, answers
+    assert not workers(machine) & before, "the reload replaced the workers"
+
+
+def check_trusted_proxy(machine, prefix):
+    """8. Behind one trusted TLS proxy the app sees https and the proxy's client; cookies are Secure."""
+    machine.run("sed -i 's/^trusted-proxies = .*/trusted-proxies = 1/' /etc/subsite/subsite.ini"
+                " && service uwsgi restart")
+    try:
+        proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7",
+                 "X-Forwarded-Host": "board.example", "X-Forwarded-Port": "443"}
+        browser = Browser(machine, headers=proxy)
+        login = browser.login(prefix, PASSWORD, next_url=f"{prefix}/admin/diagnostics")
+        assert login.status == 303
+        assert relative_or_origin(login.headers["Location"], "https://board.example") == f"{prefix}/admin/diagnostics"
+        cookie = browser.cookies[("subsite_admin", f"{prefix}/admin")]
+        assert cookie["secure"] and cookie["httponly"] and cookie["samesite"].lower() == "lax"
+        seen = browser.get(f"{prefix}/admin/diagnostics?format=json").json()
+        assert seen["scheme"] == "https" and seen["remote_addr"] == "198.51.100.7"
+        assert seen["url_for_external"] == f"https://board.example{prefix}/admin/diagnostics"
+        assert {row["name"] for row in seen["forwarded_headers"] if row["applied"]} >= {
+            "X-Forwarded-Proto", "X-Forwarded-For", "X-Forwarded-Host"}, seen["forwarded_headers"]
+        # The same request without the proxy's headers is plain http from 127.0.0.1.
+        browser.headers = {}
+        seen = browser.get(f"{prefix}/admin/diagnostics?format=json").json()
+        assert seen["scheme"] == "http" and seen["remote_addr"] == "127.0.0.1"
+    finally:
+        machine.run("sed -i 's/^trusted-proxies = .*/trusted-proxies = 0/' /etc/subsite/subsite.ini"
+                    " && service uwsgi restart")
+
+
+def check_separate_logins(machine, prefix):
+    """12. The frontend's session and the admin's login live in separate cookies."""
+    browser = Browser(machine)
+    assert browser.get(f"{prefix}/").status == 200
+    front = browser.cookies[("subsite_front", prefix or "/")]
+    assert front["httponly"] and front["samesite"].lower() == "lax"
+    assert browser.get(f"{prefix}/admin/").status in REDIRECTS, "the frontend's cookie is no admin login"
+    assert browser.login(prefix, PASSWORD).status == 303
+    assert browser.get(f"{prefix}/admin/").status == 200
+    assert browser.cookies[("subsite_front", prefix or "/")].value == front.value
+    assert browser.logout(prefix).status == 303
+    assert browser.get(f"{prefix}/admin/").status in REDIRECTS
+    assert browser.cookies[("subsite_front", prefix or "/")].value == front.value
+
+
+def check_everything(machine, prefix):
+    """Every case of the conformance list at ``prefix``, the service's included."""
+    check_prefix(machine, prefix)
+    check_separate_logins(machine, prefix)
+    check_trusted_proxy(machine, prefix)
+    check_restart_and_reload(machine, prefix)
+
+
 def check_only_at(machine, prefix, old):
     """The app answers at ``prefix`` and no longer at ``old``."""
     check_prefix(machine, prefix)
@@ -160,7 +235,7 @@ def check_only_at(machine, prefix, old):
 
 
 def test_install_serves_under_the_default_prefix(installed):
-    check_prefix(installed, "/subsite")
+    check_everything(installed, "/subsite")
 
 
 def test_default_site_still_answers_at_root(installed):
@@ -196,12 +271,15 @@ def test_hand_edit_and_restart(installed):
     installed.run("sed -i 's|^prefix = .*|prefix = /a/b/|' /etc/subsite/subsite.ini && service uwsgi restart")
     check_only_at(installed, "/a/b", "/subsite")
     check_prefix(installed, "/a/b", origin="http://localhost:8080")
+    check_everything(installed, "/a/b")
     assert installed.run("subsite prefix").stdout.split("\n")[0] == "/a/b"
 
 
 def test_subsite_prefix_command_to_root(installed):
     installed.run("subsite prefix ''")
     check_only_at(installed, "", "/a/b")
+    check_prefix(installed, "", origin="http://localhost:8080")
+    check_everything(installed, "")
     assert installed.run("subsite check").returncode == 0
 
 
