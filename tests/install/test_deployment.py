@@ -320,3 +320,52 @@ def test_invalid_hand_edit_fails_loudly(installed):
     assert installed.http("GET", "http://localhost/").status == 200   # other sites keep working
     installed.run("sed -i 's|^prefix = .*|prefix = /subsite|' /etc/subsite/subsite.ini && service uwsgi restart")
     assert health(installed, "/subsite")[0] == 200
+
+
+# A second deployment of the same venv at /b, next to the package's at /a:
+# its own settings, data, uWSGI app and nginx location, as an admin would add it.
+SECOND_DEPLOYMENT = r"""
+set -e
+mkdir -p /etc/subsite-b /var/lib/subsite-b/uploads
+chown -R www-data:www-data /var/lib/subsite-b
+sed -e 's|^prefix = .*|prefix = /b|' -e 's|^database = .*|database = /var/lib/subsite-b/subsite.db|' \
+    -e 's|^uploads = .*|uploads = /var/lib/subsite-b/uploads|' /etc/subsite/subsite.ini > /etc/subsite-b/subsite.ini
+cat > /etc/uwsgi/apps-enabled/subsite-b.ini <<'END'
+[uwsgi]
+plugins = python3
+virtualenv = /opt/venvs/subsite
+env = SUBSITE_SETTINGS=/etc/subsite-b/subsite.ini
+mount = /b=subsite.wsgi:application
+manage-script-name = true
+need-app = true
+chown-socket = www-data:www-data
+workers = 1
+END
+cat > /etc/nginx/snippets/subsite-b.conf <<'END'
+location /b/ {
+	include uwsgi_params;
+	uwsgi_pass unix:/run/uwsgi/app/subsite-b/socket;
+}
+END
+sed -i 's|^\tinclude snippets/subsite.conf;|&\n\tinclude snippets/subsite-b.conf;|' /etc/nginx/sites-available/subsite
+service uwsgi start subsite-b
+nginx -t
+service nginx reload
+"""
+
+
+def test_two_deployments_on_one_domain_keep_their_logins(installed):
+    installed.run("subsite prefix /a")
+    installed.run(SECOND_DEPLOYMENT)
+    installed.wait_http("http://localhost/b/_health")
+    browser = Browser(installed)
+    for prefix in ("/a", "/b"):
+        assert browser.get(f"{prefix}/").status == 200
+        assert ("subsite_front", prefix) in browser.cookies
+    assert browser.login("/a", PASSWORD).status == 303
+    assert browser.get("/b/admin/").status in REDIRECTS, "/a's login is not sent to /b"
+    assert browser.login("/b", PASSWORD).status == 303
+    assert browser.get("/a/admin/").status == 200 and browser.get("/b/admin/").status == 200
+    assert browser.logout("/b").status == 303
+    assert browser.get("/a/admin/").status == 200, "logging out of /b keeps /a's login"
+    assert browser.get("/b/admin/").status in REDIRECTS
