@@ -309,6 +309,25 @@ def test_refused_prefix_changes_nothing(installed, bad):
     assert health(installed, "/subsite")[0] == 200
 
 
+def test_prefix_move_that_nginx_refuses_rolls_back(installed):
+    # The admin's server block already has a location at /taken/: nginx -t
+    # refuses a second one, so the app cannot start there.
+    site = "/etc/nginx/sites-available/subsite"
+    installed.run(f"cp {site} /root/site.orig && sed -i 's|^\\tinclude snippets/subsite.conf;|"
+                  f"\\tlocation /taken/ {{ return 204; }}\\n&|' {site} && nginx -t && service nginx reload")
+    try:
+        before = installed.run("cat /etc/subsite/subsite.ini").stdout
+        moved = installed.run("subsite prefix /taken", check=False)
+        assert moved.returncode == 1, moved
+        assert "moving to /taken failed" in moved.stderr and "The old prefix is back in force." in moved.stderr
+        assert installed.run("cat /etc/subsite/subsite.ini").stdout == before
+        assert health(installed, "/subsite")[0] == 200
+        assert installed.http("GET", "http://localhost/taken/").status == 204
+        installed.run("nginx -t")
+    finally:
+        installed.run(f"cp /root/site.orig {site} && service nginx reload")
+
+
 def test_invalid_hand_edit_fails_loudly(installed):
     installed.run("sed -i 's|^prefix = .*|prefix = /a b|' /etc/subsite/subsite.ini")
     restart = installed.run("service uwsgi restart", check=False)
