@@ -179,3 +179,16 @@ def test_head(client, token, path):
     response = client.head(path)
     assert response.status_code == 200
     assert response.data == b""
+
+
+@pytest.mark.parametrize(("title", "body"), [("a\0b", "Body"), ("Title", "nul \0 here"), ("bell\x07", "Body"),
+                                             ("Title", "del \x7f")])
+def test_control_characters_are_refused(client, token, title, body):
+    response = client.post("/admin/api/posts", json={"title": title, "body": body}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 400
+    assert "control characters" in response.json["error"]
+
+
+def test_tabs_and_newlines_in_the_body_are_kept(client, token):
+    response = client.post("/admin/api/posts", json={"title": "T", "body": "a\tb\r\nc"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 303

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,19 @@ def test_listen_port(tmp_path, text, port):
     site = tmp_path / "site"
     site.write_text(f"server {{\n{text}\n}}\n")
     assert nginx.listen_port(site) == port
+
+
+def test_body_limit_is_the_apps():
+    from subsite.base import MAX_UPLOAD_BYTES
+
+    text = nginx.render(Settings())
+    assert f"client_max_body_size {MAX_UPLOAD_BYTES // 1024}k;" in text
+    assert MAX_UPLOAD_BYTES % 1024 == 0
+    assert re.search(r"client_body_timeout \d+s;", text)
+
+
+def test_uwsgi_read_timeout_outlasts_harakiri():
+    shipped = (Path(__file__).resolve().parents[2] / "uwsgi" / "apps-available" / "subsite.ini").read_text()
+    harakiri = int(re.search(r"^harakiri = (\d+)$", shipped, re.MULTILINE).group(1))
+    timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", nginx.render(Settings())).group(1))
+    assert timeout > harakiri

@@ -65,3 +65,32 @@ def test_rendered_template_parses_back():
 def test_debconf_default_is_the_settings_default():
     templates = Path(__file__).resolve().parents[2] / "debian" / "templates"
     assert f"Default: {settings.Settings().prefix}\n" in templates.read_text()
+
+
+def test_login_attempts_and_test_endpoints():
+    values = settings.parse("[subsite]\nlogin-attempts = 10 per 60s\ntest-endpoints = yes\n")
+    assert values.login_attempts == settings.Rate(10, 60) and values.test_endpoints is True
+    off = settings.parse("[subsite]\nlogin-attempts = off\n")
+    assert off.login_attempts.count == 0 and str(off.login_attempts) == "off"
+    defaults = settings.Settings()
+    assert str(defaults.login_attempts) == "5 per 300 s" and defaults.test_endpoints is False
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("login-attempts = 5", "write it as 'N per S s'"),
+    ("login-attempts = 0 per 10 s", "write it as 'N per S s'"),
+    ("login-attempts = 5 per 0 s", "write it as 'N per S s'"),
+    ("test-endpoints = maybe", "it must be yes or no"),
+])
+def test_new_keys_refused(text, message):
+    with pytest.raises(settings.SettingsError, match=f"f.ini:2: .* is refused: {message}"):
+        settings.parse(f"[subsite]\n{text}\n", "f.ini")
+
+
+def test_rendered_template_keeps_new_keys():
+    from subsite.cli.common import render_settings
+
+    values = settings.Settings(login_attempts=settings.Rate(0, 1), test_endpoints=True)
+    text = render_settings(values)
+    assert "login-attempts = off\n" in text and "test-endpoints = yes\n" in text
+    assert settings.parse(text, Path("t.ini")) == values

@@ -1,5 +1,7 @@
 import io
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,13 @@ def test_remove_ignores_names_it_did_not_make(frontend, config, tmp_path):
         uploads.remove("../keep.txt")
         uploads.remove(None)
     assert victim.exists()
+
+
+def test_stored_file_is_not_world_writable(client, token, config):
+    old = os.umask(0)  # as uWSGI daemonizes
+    try:
+        assert upload(client, token, PNG).status_code == 303
+    finally:
+        os.umask(old)
+    [path] = stored(config)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -60,6 +60,8 @@ def test_config_from_settings(installed, tmp_path):
         "DATABASE": str(tmp_path / "data" / "subsite.db"),
         "UPLOADS_DIR": str(tmp_path / "data" / "uploads"),
         "TRUSTED_PROXIES": 0,
+        "LOGIN_ATTEMPTS": values.login_attempts,
+        "TEST_ENDPOINTS": False,
     }
 
 

@@ -49,6 +49,8 @@ def read_post(data, old_image=None):
         raise PostError("A post needs a title and a body.")
     if len(title) > TITLE_MAX:
         raise PostError(f"The title is longer than {TITLE_MAX} characters.")
+    if any((ord(char) < 32 and char not in "\t\n\r") or ord(char) == 127 for char in title + body):
+        raise PostError("The title and body must not contain control characters such as NUL.")
     image = old_image
     if data.get("remove_image"):
         image = None

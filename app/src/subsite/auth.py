@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 from flask import current_app, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import ratelimit
+
 NO_PASSWORD = "No admin password is set. On the server run: sudo subsite password"
 
 
@@ -110,13 +112,24 @@ def login():
     hashed = read_hash()
     error = None
     if request.method == "POST" and hashed is not None:
+        address = request.remote_addr or ""
+        wait = ratelimit.attempt(address)
+        if wait:
+            current_app.logger.warning("admin login from %s refused: too many failed attempts", address)
+            error = f"Too many failed logins from your address. Try again in {wait} seconds."
+            return _login_page(hashed, error), 429, {"Retry-After": str(wait)}
         if check_password_hash(hashed, request.form.get("password", "")):
+            ratelimit.succeeded(address)
             session.clear()
             session["admin"] = _stamp(hashed)
-            current_app.logger.info("admin login from %s", request.remote_addr)
+            current_app.logger.info("admin login from %s", address)
             return redirect(safe_next(request.form.get("next")), 303)
-        current_app.logger.warning("failed admin login from %s", request.remote_addr)
+        current_app.logger.warning("failed admin login from %s", address)
         error = "Wrong password."
+    return _login_page(hashed, error)
+
+
+def _login_page(hashed, error):
     return render_template(
         "admin/login.html",
         next=request.values.get("next", ""),

@@ -24,6 +24,8 @@ def default_config():
         "PASSWORD_FILE": str(layout.PASSWORD_FILE),
         "SECRET_KEY_FILE": str(layout.SECRET_KEY_FILE),
         "MAX_CONTENT_LENGTH": MAX_UPLOAD_BYTES,
+        "LOGIN_ATTEMPTS": defaults.login_attempts,
+        "TEST_ENDPOINTS": defaults.test_endpoints,
     }
 
 

@@ -4,7 +4,7 @@ import sqlite3
 
 from flask import current_app, render_template, request, session, url_for
 
-from . import __version__, db
+from . import __version__, db, testpages
 from .base import make_flask
 from .sessions import FRONTEND_COOKIE
 
@@ -23,6 +23,7 @@ def create_frontend(test_config=None):
     app.add_url_rule("/api/posts", "api_posts", api_posts)
     app.add_url_rule("/api/posts/<int:post_id>", "api_post", api_post)
     app.add_url_rule("/_health", "health", health)
+    testpages.init_app(app)
     app.context_processor(template_context)
     return app
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import layout
 from .application import ADMIN_MOUNT
+from .base import MAX_UPLOAD_BYTES
 
 MARKER = "# subsite-prefix: "
 HEADER = """{marker}{prefix}
@@ -46,7 +47,13 @@ location ^~ {root}/uploads/ {{
 """
 APP = """
 location {prefix}/ {{
-    client_max_body_size 10m;
+    # The app's own limit (MAX_UPLOAD_BYTES): a bigger body is refused with 413
+    # before it is read; a body that stalls for {body_timeout} is dropped.
+    client_max_body_size {max_body};
+    client_body_timeout {body_timeout};
+    # Longer than uWSGI's harakiri (60 s), so a stuck request is ended by
+    # harakiri, which also frees the worker, rather than by nginx giving up.
+    uwsgi_read_timeout {read_timeout};
     uwsgi_pass {upstream};
     # Debian's uwsgi_params, except HTTP_HOST: $host drops the port the client
     # used; $subsite_host_port (conf.d/subsite.conf) puts it back.
@@ -87,6 +94,9 @@ def render(settings):
         static=static_dir(),
         uploads=settings.uploads,
         upstream=settings.upstream,
+        max_body=f"{MAX_UPLOAD_BYTES // 1024}k",
+        body_timeout="20s",
+        read_timeout="90s",
     )
     text = HEADER.format(**values)
     if settings.prefix:

@@ -7,6 +7,7 @@ data live). Errors name the file and line so the admin can go straight there.
 
 import configparser
 import dataclasses
+import re
 from pathlib import Path
 
 from . import layout, prefix
@@ -24,12 +25,29 @@ class SettingsError(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Rate:
+    """At most ``count`` events per ``seconds`` (count 0: no limit)."""
+
+    count: int
+    seconds: int
+
+    def __str__(self):
+        return f"{self.count} per {self.seconds} s" if self.count else "off"
+
+
+RATE = re.compile(r"(\d{1,6})\s*per\s*(\d{1,7})\s*s", re.IGNORECASE)
+YES, NO = ("yes", "true", "on", "1"), ("no", "false", "off", "0")
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     prefix: str = "/" + layout.NAME
     trusted_proxies: int = 0
     socket: str = str(layout.UWSGI_SOCKET)
     database: Path = layout.DATABASE_FILE
     uploads: Path = layout.UPLOADS_DIR
+    login_attempts: Rate = Rate(5, 300)
+    test_endpoints: bool = False
 
     @property
     def upstream(self):
@@ -81,6 +99,12 @@ def _convert(key, raw):
         if not raw.isdigit() or int(raw) > 10:
             raise ValueError("it must be a whole number from 0 to 10")
         return int(raw)
+    if key == "login-attempts":
+        return _rate(raw)
+    if key == "test-endpoints":
+        if raw.lower() not in YES + NO:
+            raise ValueError("it must be yes or no")
+        return raw.lower() in YES
     if key in ("database", "uploads"):
         if not raw.startswith("/"):
             raise ValueError("it must be an absolute path")
@@ -88,6 +112,22 @@ def _convert(key, raw):
     if not raw or any(c.isspace() or c in ";{}'\"" for c in raw):
         raise ValueError("it must be a socket path or host:port without spaces, quotes, ';' or braces")
     return raw
+
+
+def _rate(raw):
+    if raw.lower() in ("off", "0"):
+        return Rate(0, 1)
+    match = RATE.fullmatch(raw)
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise ValueError("write it as 'N per S s' (e.g. 5 per 300 s), or off")
+    return Rate(int(match[1]), int(match[2]))
+
+
+def render_value(value):
+    """Return ``value`` as the settings file writes it (booleans as yes/no)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def load(path=None):

@@ -58,6 +58,8 @@ def save(file):
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{ext}"
     file.save(folder / name)
+    # uWSGI daemonizes with umask 0: without this the file is world-writable.
+    (folder / name).chmod(0o644)
     return name
 
 

@@ -19,6 +19,8 @@ def app_config(values):
         "DATABASE": str(values.database),
         "UPLOADS_DIR": str(values.uploads),
         "TRUSTED_PROXIES": values.trusted_proxies,
+        "LOGIN_ATTEMPTS": values.login_attempts,
+        "TEST_ENDPOINTS": values.test_endpoints,
     }
 
 

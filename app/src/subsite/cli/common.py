@@ -35,12 +35,21 @@ socket = {socket}
 # Where posts and uploaded images are kept.
 database = {database}
 uploads = {uploads}
+
+# Failed admin logins allowed per client address, e.g. "5 per 300 s" (the
+# address is then refused with 429 until the oldest failure is that old), or off.
+login-attempts = {login_attempts}
+
+# yes: serve test-only pages (<prefix>/_test/sleep, a request that hangs) used by
+# the package's soak tests. Keep it no on a real server.
+test-endpoints = {test_endpoints}
 """
 
 
 def render_settings(values):
     """Return a fresh settings file holding ``values`` (a Settings)."""
-    return SETTINGS_TEMPLATE.format(section=settings.SECTION, **vars(values))
+    fields = {key: settings.render_value(value) for key, value in vars(values).items()}
+    return SETTINGS_TEMPLATE.format(section=settings.SECTION, **fields)
 
 
 def write_file(path, text, mode=0o644, group="root"):
