@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from subsite import layout
@@ -45,6 +48,7 @@ def test_uwsgi_config_refuses_a_bad_prefix(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
     monkeypatch.setattr(layout, "UWSGI_LOG", tmp_path / "subsite.log")
     monkeypatch.setattr(uwsgi_config.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(uwsgi_config, "caller_stderr", lambda: None)
     assert main(["uwsgi-config"]) == 1
     captured = capsys.readouterr()
     assert captured.out == uwsgi_config.ABORT
@@ -65,5 +69,21 @@ def test_uwsgi_config_on_reload_keeps_the_prefix_in_force(tmp_path, monkeypatch,
     monkeypatch.setattr(layout, "NGINX_LOCATIONS_FILE", locations)
     monkeypatch.setattr(layout, "UWSGI_LOG", tmp_path / "subsite.log")
     monkeypatch.setattr(uwsgi_config.os, "geteuid", lambda: 33)
+    monkeypatch.setattr(uwsgi_config, "caller_stderr", lambda: None)
     assert main(["uwsgi-config"]) == 0
     assert capsys.readouterr().out == uwsgi_config.MOUNT.format(prefix="/old")
+
+
+CALLER = "from subsite.cli.uwsgi_config import caller_stderr as c; f = c(); f and f.write('seen by the caller')"
+# The middle process stands for Debian's init script: its stderr is the admin's,
+# the child's (uWSGI's, and so the exec'd command's) is /dev/null or the same.
+MIDDLE = "import subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1]], stderr={})"
+
+
+@pytest.mark.parametrize(("child_stderr", "expected"), [("subprocess.DEVNULL", "seen by the caller"),
+                                                        ("None", "")])
+def test_caller_stderr_reaches_past_a_silenced_parent(tmp_path, child_stderr, expected):
+    err = tmp_path / "caller-stderr"
+    with open(err, "w") as caller:
+        subprocess.run([sys.executable, "-c", MIDDLE.format(child_stderr), CALLER], stderr=caller, check=True)
+    assert err.read_text() == expected

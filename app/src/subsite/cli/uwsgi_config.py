@@ -10,6 +10,7 @@ keeps the prefix nginx serves and says that a restart is needed to move it.
 import datetime
 import os
 import sys
+from pathlib import Path
 
 from .. import layout, nginx, settings
 
@@ -25,22 +26,49 @@ def add_parser(subs):
 
 
 def tell_admin(message):
-    """Say ``message`` on stderr, on the admin's terminal and in the app's uWSGI log."""
+    """Say ``message`` on stderr, to whoever started uWSGI, and in the app's uWSGI log."""
     text = f"subsite: {message}\n"
     sys.stderr.write(text)
-    # Debian's init script sends uWSGI's output to /dev/null; the controlling
-    # terminal of `service uwsgi restart` is still ours before uWSGI daemonizes.
-    try:
-        with open("/dev/tty", "w") as tty:
-            tty.write(text)
-    except OSError:
-        pass
+    sys.stderr.flush()
+    caller = caller_stderr()
+    if caller is not None:
+        with caller:
+            caller.write(text)
     stamp = datetime.datetime.now().strftime("%a %b %d %H:%M:%S %Y")
     try:
         with open(layout.UWSGI_LOG, "a", encoding="utf-8") as log:
             log.write(f"{stamp} {text}")
     except OSError:
         pass
+
+
+def parent_pid(pid):
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def caller_stderr():
+    """Open (to append) the stderr of the nearest ancestor whose stderr is not ours.
+
+    Debian's init script sends uWSGI's output to /dev/null, but the shell that
+    ran `service uwsgi restart` (or apt, for a postinst) still writes to the
+    admin's terminal or log. None when there is no such ancestor or it is not
+    ours to open (a graceful reload runs as www-data).
+    """
+    try:
+        own = os.fstat(2)
+        pid = os.getppid()
+        while pid > 1:
+            fd = f"/proc/{pid}/fd/2"
+            if os.readlink(fd) != os.devnull:
+                there = os.stat(fd)
+                if (there.st_dev, there.st_ino) == (own.st_dev, own.st_ino):
+                    return None        # the message is already there
+                return open(fd, "a", encoding="utf-8")
+            pid = parent_pid(pid)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def run(args):
