@@ -4,7 +4,7 @@ import os
 import subprocess
 
 BUILD = ["dpkg-dev", "debhelper", "dh-virtualenv", "python3-venv", "python3-dev", "po-debconf", "git"]
-TEST = BUILD + ["debootstrap", "apt-utils", "iproute2", "util-linux", "lintian", "wrk"]
+TEST = BUILD + ["debootstrap", "apt-utils", "iproute2", "util-linux", "lintian", "piuparts", "wrk"]
 
 
 def apt_install(packages):
