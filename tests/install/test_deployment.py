@@ -330,8 +330,10 @@ def test_prefix_move_that_nginx_refuses_rolls_back(installed):
 
 def test_invalid_hand_edit_fails_loudly(installed):
     installed.run("sed -i 's|^prefix = .*|prefix = /a b|' /etc/subsite/subsite.ini")
-    restart = installed.run("service uwsgi restart", check=False)
+    # On a terminal (script(1) gives it one), the admin reads why at once.
+    restart = installed.run("script -qec 'service uwsgi restart' /dev/null", check=False)
     assert restart.returncode != 0
+    assert "/etc/subsite/subsite.ini:" in restart.stdout and "contains a space" in restart.stdout
     log = installed.run("tail -n 5 /var/log/uwsgi/app/subsite.log").stdout
     assert "/etc/subsite/subsite.ini:" in log and "contains a space" in log
     check = installed.run("subsite check", check=False)
