@@ -98,7 +98,8 @@ def test_previous_release_installs_and_holds_data(box):
 def test_upgrade_with_confold_keeps_both_edits(box):
     # One conffile the new release changed, one it did not; the admin edited both.
     box.run(f"sed -i 's/^workers = .*/workers = 3/' {UWSGI_INI} && echo {shlex.quote(ADMIN_NOTE)} >> {NGINX_MAP}")
-    box.run(f"{APT} {CONFOLD} subsite")
+    done = box.run(f"{APT} {CONFOLD} subsite")
+    assert "subsite: warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     assert installed_version(box) == box.current
     assert "workers = 3" in box.run(f"cat {UWSGI_INI}").stdout
     new_default = box.run(f"cat {UWSGI_INI}.dpkg-dist").stdout
@@ -149,7 +150,8 @@ def test_remove_keeps_settings_and_data_and_disables_the_app(box):
 
 
 def test_install_after_remove_finds_everything(box):
-    box.install("subsite")
+    done = box.install("subsite")
+    assert "subsite: warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     serves_the_data(box)
 
 

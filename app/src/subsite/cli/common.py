@@ -4,6 +4,7 @@ import grp
 import os
 import pwd
 import secrets
+import sys
 from pathlib import Path
 
 from .. import layout, settings
@@ -13,6 +14,11 @@ OK, FIX, FAILED, INTERRUPTED = 0, 1, 3, 130
 
 class Refused(Exception):
     """Something the admin must fix; the message says what and how."""
+
+
+def warn(message):
+    """Tell the admin about something that did not stop the command."""
+    print(f"subsite: warning: {message}", file=sys.stderr)
 
 
 SETTINGS_TEMPLATE = """\

@@ -4,10 +4,8 @@ It stops the uWSGI app and takes it and the nginx site out of service; nginx
 is reloaded only after its test passes. Settings and data are kept.
 """
 
-import sys
-
 from .. import layout, nginx, services
-from .common import OK
+from .common import OK, warn
 
 
 def add_parser(subs):
@@ -22,8 +20,7 @@ def run(args):
     layout.NGINX_SITE_LINK.unlink(missing_ok=True)
     problem = nginx.test_config()
     if problem:
-        print(f"subsite: warning: nginx's configuration fails its test, so it was not reloaded:\n{problem}",
-              file=sys.stderr)
+        warn(f"nginx's configuration fails its test, so it was not reloaded:\n{problem}")
     else:
         nginx.reload()
     return OK

@@ -5,21 +5,16 @@ the data directories, enables the uWSGI app and the nginx site, tests nginx's
 configuration before every reload, and (re)starts the app.
 """
 
-import sys
 from pathlib import Path
 
 from .. import layout, nginx, prefix, services, settings
-from .common import OK, Refused, ensure_dir, ensure_secret_key, render_settings, write_file
+from .common import OK, Refused, ensure_dir, ensure_secret_key, render_settings, warn, write_file
 
 
 def add_parser(subs):
     parser = subs.add_parser("setup", help="create or update the installation (run by the postinst)")
     parser.add_argument("--prefix", help="the prefix debconf holds; a refused one is reported and ignored")
     parser.set_defaults(run=run)
-
-
-def warn(message):
-    print(f"subsite: warning: {message}", file=sys.stderr)
 
 
 def write_settings(wanted):
@@ -103,4 +98,8 @@ def run(args):
         ok, output = services.restart_app()
     if not ok:
         warn(f"the uWSGI app did not start; see {layout.UWSGI_LOG} and run 'subsite check'.\n{output}")
+    elif not services.uwsgi_master_pid():
+        # invoke-rc.d answers 0 when policy-rc.d forbids starting services.
+        warn("the uWSGI app is not running (was starting services forbidden?); "
+             "start it with: service uwsgi start subsite")
     return OK
