@@ -41,6 +41,19 @@ def test_every_page_links_under_prefix(client, add_post, prefix, path):
     assert_under(emitted_urls(response.text), prefix)
 
 
+def test_index_pages_through_older_posts(client, add_post, prefix):
+    from subsite.frontend import PAGE_SIZE
+
+    ids = [add_post(f"Notice {n}", "body") for n in range(PAGE_SIZE + 3)]
+    first = client.get("/")
+    assert f"Notice {PAGE_SIZE + 2}<" in first.text and "Notice 2<" not in first.text
+    older = [url for tag, attribute, url in emitted_urls(first.text) if "before=" in url]
+    assert older == [f"{prefix}/?before={ids[3]}"]
+    second = client.get(f"/?before={ids[3]}")
+    assert [f"Notice {n}<" in second.text for n in range(4)] == [True, True, True, False]
+    assert "before=" not in second.text
+
+
 def test_post_page(client, add_post, prefix):
     post_id = add_post("Meeting", "Line one\nLine two", image=b"GIF89a")
     response = client.get(f"/posts/{post_id}")

@@ -55,9 +55,12 @@ def check():
     get_db().execute("SELECT count(*) FROM posts").fetchone()
 
 
-def list_posts():
-    """Return all posts, newest first."""
-    return get_db().execute("SELECT * FROM posts ORDER BY id DESC").fetchall()
+def list_posts(limit=-1, before=None):
+    """Return posts newest first: at most ``limit`` (-1: all), older than id ``before``."""
+    if before is None:
+        return get_db().execute("SELECT * FROM posts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    return get_db().execute("SELECT * FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?",
+                            (before, limit)).fetchall()
 
 
 def get_post(post_id):

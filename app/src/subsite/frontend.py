@@ -28,6 +28,10 @@ def create_frontend(test_config=None):
     return app
 
 
+# Posts on one page of the front page; older ones are a link away.
+PAGE_SIZE = 20
+
+
 def template_context():
     """Tell base.html which navigation to show."""
     admin_root = request.environ.get(ADMIN_ROOT_KEY)
@@ -35,14 +39,18 @@ def template_context():
 
 
 def index():
-    """List the posts, marking those added since the visitor's last visit."""
-    posts = db.list_posts()
+    """List the newest posts, a page at a time, marking those added since the last visit."""
+    before = request.args.get("before", type=int)
+    rows = db.list_posts(limit=PAGE_SIZE + 1, before=before)
+    posts, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    older = url_for("index", before=posts[-1]["id"]) if more else None
     seen = session.get("seen")
-    newest = posts[0]["id"] if posts else 0
-    # Only write the cookie when it changes, so repeat visits send no Set-Cookie.
-    if seen != newest:
-        session["seen"] = newest
-    return render_template("frontend/index.html", posts=posts, seen=seen)
+    if before is None:
+        newest = posts[0]["id"] if posts else 0
+        # Only write the cookie when it changes, so repeat visits send no Set-Cookie.
+        if seen != newest:
+            session["seen"] = newest
+    return render_template("frontend/index.html", posts=posts, seen=seen, older=older)
 
 
 def post(post_id):
