@@ -9,6 +9,7 @@ Every test under tests/install is marked ``install``.  Environment:
 """
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -55,6 +56,14 @@ def debs():
         pytest.skip(f"no .deb in {deb_dir}: build the package first "
                     "(or set SUBSITE_DEB_DIR / SUBSITE_DEBS)")
     return files
+
+
+def app_workers(machine):
+    """{pid: uid} of the app's uWSGI workers (the children of its master), pids as seen inside."""
+    master = machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
+    found = machine.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status | xargs -r grep -H '^Uid:'",
+                        check=False).stdout
+    return {int(pid): int(uid) for pid, uid in re.findall(r"/proc/(\d+)/status:Uid:\s+(\d+)", found)}
 
 
 def deb_version(deb):

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from browser import Browser, png_bytes
+from conftest import app_workers
 
 PASSWORD = "correct horse battery"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -153,27 +154,20 @@ def check_prefix(machine, prefix, origin="http://localhost"):
     return browser
 
 
-def workers(machine):
-    """The pids of the app's uWSGI workers (the master's children)."""
-    master = machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
-    found = machine.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status", check=False).stdout
-    return set(re.findall(r"/proc/(\d+)/status", found))
-
-
 def check_restart_and_reload(machine, prefix):
     """14. The first request after a restart answers 200; 15. a reload under load fails none."""
     for _ in range(2):
         machine.run("service uwsgi restart")
         first = machine.http("GET", f"http://localhost{prefix}/_health")
         assert first.status == 200, (first.status, first.text[:300])
-    before = workers(machine)
+    before = app_workers(machine)
     with ThreadPoolExecutor(1) as pool:
         loading = pool.submit(machine.load, f"http://localhost{prefix}/_health", seconds=6, connections=16)
         time.sleep(1.5)
         machine.run("service uwsgi reload")
         answers = loading.result()
     assert set(answers) == {"200"} and answers["200"] > 50, answers
-    assert not workers(machine) & before, "the reload replaced the workers"
+    assert not app_workers(machine).keys() & before.keys(), "the reload replaced the workers"
 
 
 def check_trusted_proxy(machine, prefix):
@@ -247,11 +241,8 @@ def test_socket_and_workers(installed):
     out = installed.run("stat -c '%U:%G %a %F' /run/uwsgi/app/subsite/socket").stdout.strip()
     assert out == "www-data:www-data 660 socket"
     assert installed.run("ls /run/uwsgi/app/subsite/").stdout.split() == ["pid", "socket"]
-    master = int(installed.run("cat /run/uwsgi/app/subsite/pid").stdout)
-    workers = installed.run(f"grep -l '^PPid:\\s*{master}$' /proc/[0-9]*/status | "
-                            "xargs grep -h '^Uid:'").stdout.split("\n")
-    workers = [line for line in workers if line]
-    assert workers and all(line.split()[1] != "0" for line in workers), workers
+    workers = app_workers(installed)
+    assert workers and 0 not in workers.values(), workers
 
 
 def test_secret_and_check(installed):

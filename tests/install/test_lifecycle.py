@@ -14,7 +14,7 @@ import shlex
 import pytest
 
 from browser import Browser, png_bytes
-from conftest import deb_version
+from conftest import app_workers, deb_version
 from machine import Machine
 
 PASSWORD = "lifecycle password"
@@ -51,13 +51,6 @@ def files(m):
     """Every path in the machine's own filesystem, outside /proc, /dev, /run, /tmp and /srv."""
     out = m.run("find / -xdev \\( -path /srv -o -path /tmp \\) -prune -o -print").stdout
     return set(out.splitlines())
-
-
-def workers(m):
-    """The pids of the app's uWSGI workers (the master's children)."""
-    master = m.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
-    found = m.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status", check=False).stdout
-    return set(re.findall(r"/proc/(\d+)/status", found))
 
 
 def installed_version(m):
@@ -97,17 +90,17 @@ def test_previous_release_installs_and_holds_data(box):
 
 def test_upgrade_with_confold_keeps_both_edits(box):
     # One conffile the new release changed, one it did not; the admin edited both.
-    box.run(f"sed -i 's/^workers = .*/workers = 3/' {UWSGI_INI} && echo {shlex.quote(ADMIN_NOTE)} >> {NGINX_MAP}")
+    box.run(f"sed -i 's/^workers = .*/workers = 5/' {UWSGI_INI} && echo {shlex.quote(ADMIN_NOTE)} >> {NGINX_MAP}")
     done = box.run(f"{APT} {CONFOLD} subsite")
     assert "subsite: warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     assert installed_version(box) == box.current
-    assert "workers = 3" in box.run(f"cat {UWSGI_INI}").stdout
+    assert "workers = 5" in box.run(f"cat {UWSGI_INI}").stdout
     new_default = box.run(f"cat {UWSGI_INI}.dpkg-dist").stdout
-    assert "workers = 3" not in new_default and "previous release" not in new_default
+    assert "workers = 5" not in new_default and "previous release" not in new_default
     assert ADMIN_NOTE in box.run(f"cat {NGINX_MAP}").stdout
     assert box.run(f"ls {NGINX_MAP}.dpkg-dist", check=False).returncode != 0
     serves_the_data(box)
-    assert len(workers(box)) == 3, "the admin's workers = 3 is in force"
+    assert len(app_workers(box)) == 5, "the admin's workers = 5 is in force"
 
 
 def test_upgrade_with_dpkg_defaults_keeps_an_edit_and_asks_nothing(box):
@@ -126,12 +119,12 @@ def test_upgrade_with_dpkg_defaults_keeps_an_edit_and_asks_nothing(box):
 
 
 def test_interpreter_reinstall_reloads_the_app(box):
-    before = workers(box)
+    before = app_workers(box)
     done = box.run("apt-get install -q -y --reinstall python3.11-minimal")
     assert "Processing triggers for subsite" in done.stdout
     box.wait_http(f"http://localhost{PREFIX}/_health")
-    after = workers(box)
-    assert after and not after & before, "the workers were replaced"
+    after = app_workers(box)
+    assert after and not after.keys() & before.keys(), "the workers were replaced"
     serves_the_data(box)
 
 
