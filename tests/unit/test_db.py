@@ -17,7 +17,6 @@ def test_connect_sets_pragmas_and_schema(tmp_path):
     try:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
-        assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         columns = {row["name"]: row for row in connection.execute("PRAGMA table_info(posts)")}
         assert list(columns) == ["id", "title", "body", "image", "created"]
         assert columns["title"]["notnull"] and columns["body"]["notnull"] and not columns["image"]["notnull"]
@@ -31,6 +30,7 @@ def test_schema_is_idempotent(tmp_path):
     first.execute("INSERT INTO posts (title, body) VALUES ('kept', 'b')")
     first.commit()
     first.close()
+    db._prepared.clear()  # as in a new worker process
     second = db.connect(tmp_path / "x.db")
     assert second.execute("SELECT title FROM posts").fetchone()[0] == "kept"
     second.close()

@@ -16,18 +16,23 @@ CREATE TABLE IF NOT EXISTS posts (
 """
 
 
+# The databases this process has already put in WAL mode and given the schema.
+_prepared = set()
+
+
 def connect(path):
-    """Open the database at ``path`` and make sure the schema exists."""
+    """Open the database at ``path``; the first time in this process, set it up."""
+    # Several uWSGI workers share the file: wait up to 5 s for a lock (SQLite's
+    # busy timeout) instead of failing at once with "database is locked".
     db = sqlite3.connect(path, timeout=5.0)
     db.row_factory = sqlite3.Row
-    # WAL lets the frontend read while the admin writes; several uWSGI
-    # workers share the file, so wait for a lock instead of failing at once.
-    db.execute("PRAGMA busy_timeout = 5000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA foreign_keys = ON")
-    # IF NOT EXISTS makes this cheap and safe to repeat on every connection,
-    # so a fresh install needs no separate "init-db" step.
-    db.executescript(SCHEMA)
+    if str(path) not in _prepared:
+        # WAL (kept in the file) lets the frontend read while the admin writes.
+        # The schema is created here, so a fresh install needs no "init-db"
+        # step; once per process, as every request opens a connection.
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(SCHEMA)
+        _prepared.add(str(path))
     return db
 
 
@@ -52,7 +57,7 @@ def init_app(app):
 
 def check():
     """Run a trivial query; raise sqlite3.Error if the database is unusable."""
-    get_db().execute("SELECT count(*) FROM posts").fetchone()
+    get_db().execute("SELECT 1 FROM posts LIMIT 1").fetchone()
 
 
 def list_posts(limit=-1, before=None):
