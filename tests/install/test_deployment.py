@@ -245,6 +245,25 @@ def test_socket_and_workers(installed):
     assert workers and 0 not in workers.values(), workers
 
 
+def test_a_get_the_app_dropped_is_retried_once(installed):
+    # A worker killed mid-request resets nginx's connection, as a worker ended
+    # by a graceful reload sometimes does: nginx passes the GET once more.
+    installed.run("sed -i 's/^test-endpoints = .*/test-endpoints = yes/' /etc/subsite/subsite.ini"
+                  " && service uwsgi restart")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(installed.http, "GET", "http://localhost/subsite/_test/sleep?seconds=2", timeout=30)
+            time.sleep(1)
+            installed.run(f"kill -9 {' '.join(map(str, app_workers(installed)))}")
+            answer = slow.result()
+        assert answer.status == 200, (answer.status, answer.text[:300])
+        log = installed.run("tail -n 20 /var/log/nginx/error.log").stdout
+        assert "while reading response header from upstream" in log
+    finally:
+        installed.run("sed -i 's/^test-endpoints = .*/test-endpoints = no/' /etc/subsite/subsite.ini"
+                      " && service uwsgi restart")
+
+
 def test_secret_and_check(installed):
     out = installed.run("stat -c '%U:%G %a' /etc/subsite/secret-key /etc/subsite/admin-password").stdout
     assert out.split("\n")[:2] == ["root:www-data 640", "root:www-data 640"]

@@ -16,7 +16,7 @@ def test_render(prefix):
     assert locations == ([f"= {prefix}"] if prefix else []) + expected + [f"{prefix}/"]
     # Every alias ends in a slash, like its location: no alias traversal.
     assert all(alias.endswith("/") for alias in re.findall(r"alias (\S+);", text))
-    assert "uwsgi_pass unix:/run/uwsgi/app/subsite/socket;" in text
+    assert "uwsgi_pass subsite_run_uwsgi_app_subsite_socket;" in text
     assert "uwsgi_param HTTP_HOST $host$subsite_host_port;" in text
 
 
@@ -38,8 +38,9 @@ def test_applied_prefix(tmp_path):
     (None, None, "reloaded"), ("broken elsewhere", "broken elsewhere", "warned"), (None, "ours broke it", "restored"),
 ])
 def test_apply(tmp_path, monkeypatch, before, after, outcome):
-    path = tmp_path / "locations.conf"
+    path, upstream = tmp_path / "locations.conf", tmp_path / "upstream.conf"
     path.write_text("old\n")
+    monkeypatch.setattr(nginx.layout, "NGINX_UPSTREAM_FILE", upstream)
     results = iter([before, after])
     monkeypatch.setattr(nginx, "test_config", lambda: next(results))
     reloads = []
@@ -47,10 +48,11 @@ def test_apply(tmp_path, monkeypatch, before, after, outcome):
     if outcome == "restored":
         with pytest.raises(nginx.NginxError, match="ours broke it"):
             nginx.apply(Settings(), path)
-        assert path.read_text() == "old\n" and not reloads
+        assert path.read_text() == "old\n" and not upstream.exists() and not reloads
         return
     result = nginx.apply(Settings(), path)
     assert result.changed and path.read_text() == nginx.render(Settings())
+    assert upstream.read_text() == nginx.render_upstream(Settings())
     assert (outcome == "warned") == bool(result.warning) and len(reloads) == (outcome == "reloaded")
     # Unchanged: nothing is tested, written or reloaded.
     assert not nginx.apply(Settings(), path).changed
@@ -78,3 +80,29 @@ def test_uwsgi_read_timeout_outlasts_harakiri():
     harakiri = int(re.search(r"^harakiri = (\d+)$", shipped, re.MULTILINE).group(1))
     timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", nginx.render(Settings())).group(1))
     assert timeout > harakiri
+
+
+@pytest.mark.parametrize("socket", ["/run/uwsgi/app/subsite/socket", "10.0.0.5:3031"])
+def test_upstream_retries_once_and_names_the_socket(socket):
+    settings = Settings(socket=socket)
+    upstream = nginx.render_upstream(settings)
+    name = nginx.upstream_name(settings)
+    assert re.fullmatch(r"[a-z0-9_]+", name, re.I)
+    assert re.findall(r"^upstream (\S+) \{", upstream, re.M) == [name]
+    assert re.findall(r"^\s*server (\S+) max_fails=0;", upstream, re.M) == [settings.upstream] * 2
+    locations = nginx.render(settings)
+    assert f"uwsgi_pass {name};" in locations
+    assert "uwsgi_next_upstream error;" in locations and "uwsgi_next_upstream_tries 2;" in locations
+
+
+def test_retry_window_ends_long_before_harakiri():
+    shipped = (Path(__file__).resolve().parents[2] / "uwsgi" / "apps-available" / "subsite.ini").read_text()
+    harakiri = int(re.search(r"^harakiri = (\d+)$", shipped, re.MULTILINE).group(1))
+    window = int(re.search(r"uwsgi_next_upstream_timeout (\d+)s;", nginx.render(Settings())).group(1))
+    assert window < harakiri
+
+
+def test_conf_d_includes_the_generated_upstream():
+    shipped = (Path(__file__).resolve().parents[2] / "nginx" / "conf.d" / "subsite.conf").read_text()
+    from subsite import layout
+    assert f"include {layout.NGINX_UPSTREAM_FILE.parent}/upstream*.conf;" in shipped

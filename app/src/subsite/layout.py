@@ -18,6 +18,8 @@ DATABASE_FILE = STATE_DIR / f"{NAME}.db"
 UPLOADS_DIR = STATE_DIR / "uploads"
 # Generated from the settings; its first line records the prefix in force.
 NGINX_LOCATIONS_FILE = STATE_DIR / "nginx" / "locations.conf"
+# Generated too: the uWSGI upstream, included at nginx's http level by conf.d/subsite.conf.
+NGINX_UPSTREAM_FILE = STATE_DIR / "nginx" / "upstream.conf"
 # The prefix debconf and the settings file last agreed on (see `subsite debconf-value`).
 DEBCONF_SYNCED_FILE = STATE_DIR / "debconf-prefix"
 

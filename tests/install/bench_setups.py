@@ -1,0 +1,145 @@
+"""The comparison setups of the benchmark, made inside a Machine with subsite installed.
+
+Each is benchmark-only configuration next to the shipped one, on its own port:
+
+  80    the shipped site: the app under /subsite/ (uWSGI), static files by nginx,
+        and a plain file at /style.css (Debian's default root)
+  8081  the same app mounted at / (a copy of the shipped uWSGI app file, mount "")
+  8082  the same app under /subsite/ behind nginx -> gunicorn (sync workers,
+        the same count) with SCRIPT_NAME, as the usual recipes do
+  8083  a bare WSGI callable in the same uWSGI setup, mounted at /subsite
+  8084  every /subsite/ URL, static files included, sent to the app (Flask serves them)
+
+The uWSGI copies share everything with the shipped app file but the mount line,
+so they get the same workers, buffers and listen queue.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+PREFIX = "/subsite"
+VENV_PYTHON = "/opt/venvs/subsite/bin/python"
+APP_INI = "/etc/uwsgi/apps-available/subsite.ini"
+EXEC_LINE = re.compile(r"^ini\s*=\s*exec://.*$", re.M)
+GUNICORN_PORT = 8000
+
+BARE_APP = '''\
+"""The ceiling: the least a WSGI app can do, answering like subsite's _health."""
+BODY = b'{"database":"ok","script_root":"/subsite","status":"ok","version":"bench"}\\n'
+HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(BODY))),
+           ("Cache-Control", "no-store")]
+
+
+def application(environ, start_response):
+    start_response("200 OK", HEADERS)
+    return [BODY]
+'''
+
+# Render nginx's upstream and locations with the package's own generator, for
+# another prefix and socket, so a copy differs from the shipped site in nothing else.
+RENDER = """
+import dataclasses, sys
+from subsite import nginx, settings
+s = dataclasses.replace(settings.load(), prefix=sys.argv[1], socket=sys.argv[2])
+print(nginx.render_upstream(s) if sys.argv[3] == "upstream" else nginx.render(s))
+"""
+
+GUNICORN = (
+    "import sys; sys.path.append('/usr/lib/python3/dist-packages'); "
+    "sys.argv[0] = 'gunicorn'; from gunicorn.app.wsgiapp import run; run()"
+)
+
+SEED = """
+import os, pwd, sys
+from subsite import db, layout
+user = pwd.getpwnam(layout.WEB_USER)
+os.setgid(user.pw_gid); os.setuid(user.pw_uid)
+conn = db.connect(str(layout.DATABASE_FILE))
+with conn:
+    for i in range(int(sys.argv[1])):
+        conn.execute("INSERT INTO posts (title, body, created) VALUES (?, ?, ?)",
+                     (f"Notice {i + 1}", "A notice of ordinary length for the board. " * 8,
+                      "2024-01-01T00:00:00+00:00"))
+"""
+
+
+def uwsgi_workers(m) -> int:
+    """The shipped app file's ``workers``."""
+    text = m.run(f"cat {APP_INI}").stdout
+    return int(re.search(r"^workers\s*=\s*(\d+)", text, re.M).group(1))
+
+
+def seed_posts(m, count=10) -> None:
+    """Put COUNT posts in the database, as the app's user."""
+    m.run(f"{VENV_PYTHON} - {count}", input=SEED)
+
+
+def _uwsgi_copy(m, name: str, mount: str) -> str:
+    """Enable a copy of the shipped uWSGI app file with MOUNT instead of the exec line;
+    return its socket (Debian's default.ini names it after the file)."""
+    text = m.run(f"cat {APP_INI}").stdout
+    if not EXEC_LINE.search(text):
+        raise AssertionError(f"{APP_INI} has no 'ini = exec://' line to replace")
+    text = EXEC_LINE.sub(f"mount = {mount}", text)
+    m.run(f"cat > /etc/uwsgi/apps-available/{name}.ini && "
+          f"ln -sf ../apps-available/{name}.ini /etc/uwsgi/apps-enabled/{name}.ini", input=text)
+    return f"/run/uwsgi/app/{name}/socket"
+
+
+def _locations(m, prefix: str, socket: str, part="locations") -> str:
+    return m.run(f"{VENV_PYTHON} - {shlex.quote(prefix)} {shlex.quote(socket)} {part}", input=RENDER).stdout
+
+
+def _server(port: int, body: str) -> str:
+    return (f"server {{\n\tlisten 127.0.0.1:{port};\n\tserver_name _;\n"
+            f"\troot /var/www/html;\n{body}\n}}\n")
+
+
+def make_all(m) -> None:
+    """Create and start every comparison setup; wait until each answers."""
+    root_socket = _uwsgi_copy(m, "bench-root", "=subsite.wsgi:application")
+    m.run("mkdir -p /srv/bench && cat > /srv/bench/bare.py", input=BARE_APP)
+    bare_socket = _uwsgi_copy(m, "bench-bare", f"{PREFIX}=/srv/bench/bare.py")
+    workers = uwsgi_workers(m)
+    proxy = (f"\tlocation {PREFIX}/ {{\n\t\tproxy_pass http://127.0.0.1:{GUNICORN_PORT};\n"
+             "\t\tproxy_set_header Host $http_host;\n"
+             "\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+             "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n\t}")
+    to_app = (f"\tlocation {PREFIX}/ {{\n\t\tinclude uwsgi_params;\n"
+              f"\t\tuwsgi_pass unix:/run/uwsgi/app/subsite/socket;\n\t}}")
+    site = (_locations(m, "", root_socket, "upstream") + _locations(m, PREFIX, bare_socket, "upstream")
+            + _server(8081, _locations(m, "", root_socket))
+            + _server(8082, proxy)
+            + _server(8083, _locations(m, PREFIX, bare_socket))
+            + _server(8084, to_app))
+    m.run("cat > /etc/nginx/sites-enabled/bench", input=site)
+    m.run(f"cp {_static_dir(m)}/style.css /var/www/html/style.css")
+    m.run("nginx -t -q && service nginx reload && service uwsgi start bench-root bench-bare"
+          " >/dev/null")
+    m.run(f"cd / && SCRIPT_NAME={PREFIX} {VENV_PYTHON} -c {shlex.quote(GUNICORN)}"
+          f" --workers {workers} --worker-class sync --bind 127.0.0.1:{GUNICORN_PORT}"
+          " --user www-data --group www-data --daemon --pid /run/bench-gunicorn.pid"
+          " --error-logfile /var/log/bench-gunicorn.log subsite.wsgi:application")
+    for url in URLS.values():
+        m.wait_http(url, timeout=30)
+
+
+def _static_dir(m) -> str:
+    return m.run(f"{VENV_PYTHON} -c 'from subsite import nginx; print(nginx.static_dir())'").stdout.strip()
+
+
+# What each setup's benchmark hits (all inside the machine's loopback).
+URLS = {
+    "front": f"http://127.0.0.1{PREFIX}/",
+    "health": f"http://127.0.0.1{PREFIX}/_health",
+    "front-root": "http://127.0.0.1:8081/",
+    "health-root": "http://127.0.0.1:8081/_health",
+    "front-gunicorn": f"http://127.0.0.1:8082{PREFIX}/",
+    "health-gunicorn": f"http://127.0.0.1:8082{PREFIX}/_health",
+    "bare": f"http://127.0.0.1:8083{PREFIX}/_health",
+    "static-nginx": f"http://127.0.0.1{PREFIX}/static/style.css",
+    "static-flask": f"http://127.0.0.1:8084{PREFIX}/static/style.css",
+    "static-plain": "http://127.0.0.1/style.css",
+}
