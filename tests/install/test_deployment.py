@@ -140,6 +140,13 @@ def check_prefix(machine, prefix, origin="http://localhost"):
     assert api.status == 303
     assert re.fullmatch(rf"{re.escape(prefix)}/posts/\d+", relative_or_origin(api.headers["Location"], origin))
 
+    # 3. A deep path and its query string reach the app unchanged.
+    query = "format=json&q=a%20b&next=%2Fx%3Fy%3D1&u=caf%C3%A9&empty="
+    seen = browser.get(f"{prefix}/admin/diagnostics?{query}").json()
+    assert seen["script_root"] == f"{prefix}/admin" and seen["path"] == "/diagnostics"
+    assert parse_qs(urlsplit(seen["url"]).query, keep_blank_values=True) == parse_qs(query, keep_blank_values=True)
+    assert urlsplit(seen["url"]).path == f"{prefix}/admin/diagnostics"
+
     # 8, 9. Diagnostics: the client's scheme, host and port; forged X-Forwarded-* ignored.
     forged_headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.test",
                       "X-Forwarded-Port": "9999", "X-Forwarded-Prefix": "/evil",

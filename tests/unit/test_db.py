@@ -1,3 +1,4 @@
+import os
 import sqlite3
 
 import pytest
@@ -36,12 +37,31 @@ def test_schema_is_idempotent(tmp_path):
     second.close()
 
 
-def test_get_db_is_per_app_context_and_closed(frontend):
+def test_connection_is_kept_without_an_open_transaction(frontend):
     with frontend.app_context():
         connection = db.get_db()
         assert db.get_db() is connection
-    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
-        connection.execute("SELECT 1")
+        connection.execute("INSERT INTO posts (title, body) VALUES ('unfinished', 'x')")
+        assert connection.in_transaction
+    assert not connection.in_transaction, "the teardown rolled the request's transaction back"
+    with frontend.app_context():
+        assert db.get_db() is connection
+        assert db.list_posts() == []
+
+
+def test_a_replaced_database_file_is_opened_again(frontend, tmp_path):
+    with frontend.app_context():
+        first = db.get_db()
+        db.create_post("Before the restore", "x")
+        first.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as a restore needs
+    backup = db.connect(tmp_path / "backup.db")
+    backup.execute("INSERT INTO posts (title, body) VALUES ('From the backup', 'y')")
+    backup.commit()
+    backup.close()
+    os.replace(tmp_path / "backup.db", frontend.config["DATABASE"])
+    with frontend.app_context():
+        assert db.get_db() is not first
+        assert [row["title"] for row in db.list_posts()] == ["From the backup"]
 
 
 def test_crud(ctx):

@@ -1,6 +1,8 @@
-"""The posts table in SQLite: one connection per request, kept on ``g``."""
+"""The posts table in SQLite: one connection per worker thread, reused by its requests."""
 
+import os
 import sqlite3
+import threading
 from datetime import UTC, datetime
 
 from flask import abort, current_app, g
@@ -36,22 +38,46 @@ def connect(path):
     return db
 
 
+# (pid, thread, path) -> (connection, inode of the file it opened).
+_connections = {}
+
+
 def get_db():
-    """Return this request's connection, opening it on first use."""
-    if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
-    return g.db
+    """Return this worker thread's connection, opening it on first use.
+
+    Opening a connection and reading the schema cost more than a small request
+    itself, so each uWSGI worker keeps its connection. It is opened again when
+    the file was replaced (a restored backup) or removed.
+    """
+    path = str(current_app.config["DATABASE"])
+    key = (os.getpid(), threading.get_ident(), path)
+    kept = _connections.get(key)
+    if kept is not None and _inode(path) != kept[1]:
+        kept[0].close()
+        kept = None
+    if kept is None:
+        connection = connect(path)
+        kept = _connections[key] = (connection, _inode(path))
+    g.db = kept[0]
+    return kept[0]
+
+
+def _inode(path):
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def close_db(exception=None):
-    """Close the request's connection if one was opened."""
+    """End a transaction the request left open; the connection stays for the next one."""
     db = g.pop("db", None)
-    if db is not None:
-        db.close()
+    if db is not None and db.in_transaction:
+        db.rollback()
 
 
 def init_app(app):
-    """Register the teardown that closes the connection."""
+    """Register the teardown that ends the request's transaction."""
     app.teardown_appcontext(close_db)
 
 
