@@ -106,3 +106,22 @@ def test_conf_d_includes_the_generated_upstream():
     shipped = (Path(__file__).resolve().parents[2] / "nginx" / "conf.d" / "subsite.conf").read_text()
     from subsite import layout
     assert f"include {layout.NGINX_UPSTREAM_FILE.parent}/upstream*.conf;" in shipped
+
+
+def test_nginx_is_reloaded_only_when_its_files_changed(tmp_path, monkeypatch):
+    import subprocess
+
+    from subsite import layout
+    for name in ("NGINX_SITE_FILE", "NGINX_SITE_LINK", "NGINX_SNIPPET", "NGINX_MAP_FILE",
+                 "NGINX_UPSTREAM_FILE", "NGINX_LOCATIONS_FILE", "NGINX_LOADED_FILE"):
+        monkeypatch.setattr(layout, name, tmp_path / name.lower())
+    layout.NGINX_SITE_FILE.write_text("server {}\n")
+    reloads = []
+    monkeypatch.setattr(nginx, "running", lambda: True)
+    monkeypatch.setattr(nginx.subprocess, "run",
+                        lambda cmd, **kw: reloads.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
+    assert nginx.reload_if_changed() is None and len(reloads) == 1
+    assert nginx.reload_if_changed() is None and len(reloads) == 1, "nothing changed: no reload"
+    layout.NGINX_SITE_FILE.write_text("server { listen 8080; }\n")
+    nginx.reload_if_changed()
+    assert reloads == [["invoke-rc.d", "nginx", "reload"]] * 2

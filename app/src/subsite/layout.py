@@ -34,6 +34,9 @@ UWSGI_LOG = Path("/var/log/uwsgi/app") / f"{NAME}.log"
 NGINX_SITE_FILE = Path("/etc/nginx/sites-available") / NAME
 NGINX_SITE_LINK = Path("/etc/nginx/sites-enabled") / NAME
 NGINX_SNIPPET = Path("/etc/nginx/snippets") / f"{NAME}.conf"
+NGINX_MAP_FILE = Path("/etc/nginx/conf.d") / f"{NAME}.conf"
+# A digest of the nginx files above as nginx last loaded them (see `subsite setup`).
+NGINX_LOADED_FILE = STATE_DIR / "nginx" / "loaded.sha256"
 NGINX_PIDFILE = Path("/run/nginx.pid")
 
 # The user uWSGI's workers run as and nginx reads files as.

@@ -8,6 +8,7 @@ only ever replaced after ``nginx -t`` accepted them.
 """
 
 import dataclasses
+import hashlib
 import os
 import re
 import subprocess
@@ -177,7 +178,34 @@ def reload():
     done = subprocess.run(["invoke-rc.d", "nginx", "reload"], capture_output=True, text=True)
     if done.returncode != 0:
         return f"'invoke-rc.d nginx reload' failed: {(done.stderr or done.stdout).strip()}"
+    try:
+        _write(layout.NGINX_LOADED_FILE, loaded_digest() + "\n")
+    except OSError:
+        pass
     return None
+
+
+def loaded_digest():
+    """A digest of subsite's nginx files and whether its site is enabled."""
+    digest = hashlib.sha256(str(layout.NGINX_SITE_LINK.exists()).encode())
+    for path in (layout.NGINX_SITE_FILE, layout.NGINX_SNIPPET, layout.NGINX_MAP_FILE,
+                 layout.NGINX_UPSTREAM_FILE, layout.NGINX_LOCATIONS_FILE):
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()
+
+
+def reload_if_changed():
+    """Reload nginx unless it last loaded subsite's files as they are now.
+
+    A reload closes idle client connections, so an upgrade that changes none
+    of nginx's files leaves nginx alone. Returns a warning or None.
+    """
+    try:
+        if layout.NGINX_LOADED_FILE.read_text().strip() == loaded_digest():
+            return None
+    except OSError:
+        pass
+    return reload()
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from . import layout
@@ -31,6 +32,17 @@ def restart_app():
 def reload_app():
     """Gracefully reload the subsite uWSGI app; return (ok, output)."""
     return invoke("uwsgi", "reload", layout.NAME)
+
+
+def workers(master, wait=5.0):
+    """Return {pid: uid} of ``master``'s workers, waiting up to ``wait`` s for a
+    master that has just started to fork them."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = children(master)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def children(pid):

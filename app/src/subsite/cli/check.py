@@ -69,11 +69,12 @@ def run(args):
     checks.item("uWSGI app running", None if master else f"no live process in {layout.UWSGI_PIDFILE}",
                 f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
     if master:
-        workers = services.children(master)
+        workers = services.workers(master)
         root = [pid for pid, uid in workers.items() if uid == 0]
-        checks.item(f"no uWSGI worker runs as root ({len(workers)} workers)",
-                    f"workers {root} run as root" if root or not workers else None,
-                    "keep uid/gid = www-data in /etc/uwsgi (see /usr/share/uwsgi/conf/default.ini)")
+        checks.item(f"uWSGI workers, none as root ({len(workers)} workers)",
+                    f"workers {root} run as root" if root else None if workers else "the master has no workers",
+                    "keep uid/gid = www-data in /etc/uwsgi (see /usr/share/uwsgi/conf/default.ini)" if root
+                    else f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
     if values and values.upstream.startswith("unix:"):
         checks.item("socket owner and mode", socket_problem(values.socket), "service uwsgi restart")
 

@@ -85,7 +85,7 @@ def run(args):
         warn("nginx's configuration fails its test because of another file, so nginx was not reloaded "
              f"and keeps running on its old configuration. subsite answers once this is fixed:\n{problem}")
     else:
-        note = nginx.reload()
+        note = nginx.reload_if_changed()
         if note:
             warn(note)
     if outcome.warning and not problem:
