@@ -328,35 +328,6 @@ class Response:
         return f"<Response {self.status} {self.reason} {len(self.body)} bytes>"
 
 
-# Requests to one URL from many threads for a while; counts answers by status
-# and failures by exception type.  One process, so it can keep up with uWSGI.
-_LOAD_CLIENT = r"""
-import collections, http.client, json, sys, threading, time
-a = json.load(sys.stdin)
-counts, lock = collections.Counter(), threading.Lock()
-deadline = time.monotonic() + a["seconds"]
-def worker():
-    conn = None
-    while time.monotonic() < deadline:
-        try:
-            conn = conn or http.client.HTTPConnection(a["host"], a["port"], timeout=a["timeout"])
-            conn.request("GET", a["target"], headers={"Host": a["netloc"]})
-            r = conn.getresponse()
-            r.read()
-            key = str(r.status)
-            if r.getheader("Connection", "").lower() == "close":
-                conn.close(); conn = None
-        except Exception as e:
-            key = type(e).__name__
-            conn = None
-        with lock:
-            counts[key] += 1
-threads = [threading.Thread(target=worker) for _ in range(a["connections"])]
-for t in threads: t.start()
-for t in threads: t.join()
-json.dump(counts, sys.stdout)
-"""
-
 _URL = re.compile(r"^(?:http://(?P<netloc>[^/?#]*))?(?P<target>.*)$", re.S)
 
 
@@ -656,17 +627,6 @@ class Machine:
                 raise AssertionError(f"{method} {url} did not answer {status} within {timeout}s; "
                                      f"last: {last}")
             time.sleep(0.2)
-
-    def load(self, url: str, seconds: float, connections=8, timeout=10) -> dict[str, int]:
-        """GET URL over CONNECTIONS keep-alive connections for SECONDS; return
-        {status or exception name: count}.  Blocks; run it in a thread to act meanwhile."""
-        m = _URL.match(url)
-        netloc = m["netloc"] or "127.0.0.1"
-        hp = re.fullmatch(r"\[?(?P<host>[^\]]*?)\]?(?::(?P<port>\d+))?", netloc)
-        args = {"host": hp["host"], "port": int(hp["port"] or 80), "netloc": netloc,
-                "target": m["target"] or "/", "seconds": seconds, "connections": connections,
-                "timeout": timeout}
-        return json.loads(self._host_python_in_net(_LOAD_CLIENT, args, seconds + timeout))
 
     def raw(self, data: bytes | str, port=80, host="127.0.0.1", timeout=10,
             half_close=False) -> bytes:

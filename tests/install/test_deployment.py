@@ -15,6 +15,7 @@ import pytest
 
 from browser import Browser, png_bytes
 from conftest import app_workers
+from soak import Site
 
 PASSWORD = "correct horse battery"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -168,12 +169,12 @@ def check_restart_and_reload(machine, prefix):
         first = machine.http("GET", f"http://localhost{prefix}/_health")
         assert first.status == 200, (first.status, first.text[:300])
     before = app_workers(machine)
-    with ThreadPoolExecutor(1) as pool:
-        loading = pool.submit(machine.load, f"http://localhost{prefix}/_health", seconds=6, connections=16)
-        time.sleep(1.5)
-        machine.run("service uwsgi reload")
-        answers = loading.result()
-    assert set(answers) == {"200"} and answers["200"] > 50, answers
+    site = Site(machine, prefix)
+    loading = site.start(connections=16, duration=6)
+    time.sleep(1.5)
+    machine.run("service uwsgi reload")
+    answers = site.finish(loading)
+    assert set(answers["codes"]) == {"200"} and not answers["errors"] and answers["codes"]["200"] > 50, answers
     assert not app_workers(machine).keys() & before.keys(), "the reload replaced the workers"
 
 
