@@ -7,6 +7,7 @@ what and how), 3 an unexpected failure, 130 interrupted.
 import argparse
 import sys
 
+from .. import layout
 from . import check, debconf, disable, password, prefix, setup, uwsgi_config
 from .common import FIX, INTERRUPTED, Refused
 
@@ -18,7 +19,7 @@ def parser():
     top = argparse.ArgumentParser(
         prog="subsite",
         description="Administer the subsite app: its URL prefix, its health and its admin password.",
-        epilog="See subsite(8). The prefix lives in /etc/subsite/subsite.ini.",
+        epilog=f"See subsite(8). The prefix lives in {layout.SETTINGS_FILE}.",
     )
     subs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
