@@ -15,6 +15,12 @@ CREATE TABLE IF NOT EXISTS posts (
     image TEXT NULL,
     created TEXT
 );
+-- Login attempts per client address (see ratelimit.py).
+CREATE TABLE IF NOT EXISTS login_attempts (
+    address TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at);
 """
 
 

@@ -13,14 +13,6 @@ from flask import current_app
 
 from . import db
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS login_attempts (
-    address TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at);
-"""
-
 
 def _limit():
     rate = current_app.config["LOGIN_ATTEMPTS"]
@@ -37,7 +29,6 @@ def attempt(address, now=None):
         return 0
     now = time.time() if now is None else now
     conn = db.get_db()
-    conn.executescript(SCHEMA)
     # BEGIN IMMEDIATE takes the write lock first: count and insert are one step.
     conn.execute("BEGIN IMMEDIATE")
     try:
