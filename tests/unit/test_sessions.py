@@ -1,5 +1,6 @@
 import pytest
 from flask import Flask, session
+from itsdangerous import BadSignature
 
 from support import MountedClient, set_cookie
 from subsite.sessions import ADMIN_COOKIE, FRONTEND_COOKIE, PrefixSessionInterface
@@ -75,3 +76,21 @@ def test_interface_uses_the_script_root(script_name, expected):
     response = app.test_client().get("/", environ_overrides={"SCRIPT_NAME": script_name})
     cookie = set_cookie(response, "name")
     assert cookie["path"] == expected
+
+
+def test_the_signing_serializer_is_kept_until_the_keys_change():
+    app = Flask(__name__)
+    app.secret_key = "first"
+    interface = PrefixSessionInterface("name")
+    kept = interface.get_signing_serializer(app)
+    assert interface.get_signing_serializer(app) is kept
+    signed = kept.dumps({"a": 1})
+
+    app.secret_key = "second"
+    rotated = interface.get_signing_serializer(app)
+    assert rotated is not kept
+    with pytest.raises(BadSignature):
+        rotated.loads(signed)
+
+    app.config["SECRET_KEY_FALLBACKS"] = ["first"]
+    assert interface.get_signing_serializer(app).loads(signed) == {"a": 1}
