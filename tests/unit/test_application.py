@@ -6,7 +6,8 @@ from flask import request
 from werkzeug.test import Client
 
 from support import GIF, PASSWORD, PNG, AuthActions, csrf_token, emitted_urls, set_cookie
-from subsite.application import ADMIN_MOUNT, make_application
+from subsite.application import make_application
+from subsite.layout import ADMIN_MOUNT
 
 FORGED = {
     "X-Forwarded-For": "203.0.113.9",

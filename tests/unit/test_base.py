@@ -4,7 +4,7 @@ import pytest
 from flask import Flask
 
 from subsite import layout, settings
-from subsite.base import MAX_UPLOAD_BYTES, make_flask, read_secret_key, relative_location
+from subsite.base import make_flask, read_secret_key, relative_location
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_defaults_come_from_settings_and_layout(secret_file):
     assert app.config["UPLOADS_DIR"] == str(defaults.uploads)
     assert app.config["TRUSTED_PROXIES"] == defaults.trusted_proxies == 0
     assert app.config["PASSWORD_FILE"] == str(layout.PASSWORD_FILE)
-    assert app.config["MAX_CONTENT_LENGTH"] == MAX_UPLOAD_BYTES == 8 * 1024 * 1024
+    assert app.config["MAX_CONTENT_LENGTH"] == layout.MAX_UPLOAD_BYTES == 8 * 1024 * 1024
     assert app.config["SECRET_KEY"] == "secret from file"
 
 

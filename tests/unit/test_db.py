@@ -93,7 +93,13 @@ def test_both_apps_share_the_database(frontend, admin):
         assert db.get_post(post_id)["title"] == "From admin"
 
 
-def test_check_raises_when_unusable(frontend, tmp_path):
-    frontend.config["DATABASE"] = str(tmp_path / "no" / "such" / "dir.db")
-    with frontend.app_context(), pytest.raises(sqlite3.Error):
-        db.check()
+def test_check_raises_when_unusable(tmp_path):
+    with pytest.raises(sqlite3.Error):
+        db.check(tmp_path / "no" / "such" / "dir.db")
+
+
+def test_check_needs_no_app_and_shares_the_request_connection(frontend):
+    path = frontend.config["DATABASE"]
+    db.check(path)
+    with frontend.app_context():
+        assert db.get_db() is db.connection(path)

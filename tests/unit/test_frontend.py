@@ -1,7 +1,6 @@
 import pytest
 
 from support import emitted_urls, set_cookie
-from subsite import __version__
 
 
 def assert_under(urls, prefix):
@@ -132,26 +131,6 @@ def test_api_post_missing(client):
     response = client.get("/api/posts/42")
     assert response.status_code == 404
     assert "error" in response.json
-
-
-def test_health(client, prefix):
-    response = client.get("/_health")
-    assert response.status_code == 200
-    assert response.json == {
-        "status": "ok",
-        "version": __version__,
-        "script_root": prefix,
-        "database": "ok",
-    }
-    assert response.headers["Cache-Control"] == "no-store"
-
-
-def test_health_reports_a_broken_database(make_client, prefix, tmp_path):
-    client = make_client(DATABASE=str(tmp_path / "missing-dir" / "subsite.db"))
-    response = client.get("/_health")
-    assert response.status_code == 503
-    assert response.json["database"] not in ("", "ok")
-    assert response.json["script_root"] == prefix
 
 
 @pytest.mark.parametrize("path", ["/", "/dir/", "/_health", "/api/posts", "/static/style.css"])

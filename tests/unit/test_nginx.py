@@ -67,7 +67,7 @@ def test_listen_port(tmp_path, text, port):
 
 
 def test_body_limit_is_the_apps():
-    from subsite.base import MAX_UPLOAD_BYTES
+    from subsite.layout import MAX_UPLOAD_BYTES
 
     text = nginx.render(Settings())
     assert f"client_max_body_size {MAX_UPLOAD_BYTES // 1024}k;" in text

@@ -1,8 +1,4 @@
 """subsite: a Flask notice board served under any URL prefix by uWSGI and nginx."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("subsite")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+# The one place of the app's version (pyproject.toml reads it from here).
+__version__ = "1.0.0"

@@ -3,16 +3,18 @@
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import health
 from .admin import create_admin
 from .frontend import ADMIN_ROOT_KEY, create_frontend
+from .layout import ADMIN_MOUNT
 from .links import FRONTEND_KEY, ROOT_KEY
-
-# The one place the admin's path under the prefix is named.
-ADMIN_MOUNT = "/admin"
 
 
 def make_application(frontend=None, admin=None, trusted_proxies=0):
     """Return the WSGI callable serving ``frontend`` at the root and ``admin`` at /admin.
+
+    The monitoring probe (health.PATH) is answered before either, from the
+    frontend's database.
 
     ``trusted_proxies`` is how many proxies in front of nginx may set
     X-Forwarded-*; 0 ignores them all. It is written into both apps' config
@@ -32,6 +34,8 @@ def make_application(frontend=None, admin=None, trusted_proxies=0):
         root = environ.get("SCRIPT_NAME", "")
         environ[ROOT_KEY] = root
         environ[ADMIN_ROOT_KEY] = root + ADMIN_MOUNT
+        if environ.get("PATH_INFO") == health.PATH:
+            return health.answer(environ, start_response, frontend.config["DATABASE"], frontend.logger)
         return dispatcher(environ, start_response)
 
     if trusted_proxies > 0:

@@ -11,7 +11,6 @@ from . import db, layout, settings, uploads
 from .sessions import PrefixSessionInterface
 
 PACKAGE_DIR = Path(__file__).parent
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 
 
 def default_config():
@@ -23,7 +22,7 @@ def default_config():
         "TRUSTED_PROXIES": defaults.trusted_proxies,
         "PASSWORD_FILE": str(layout.PASSWORD_FILE),
         "SECRET_KEY_FILE": str(layout.SECRET_KEY_FILE),
-        "MAX_CONTENT_LENGTH": MAX_UPLOAD_BYTES,
+        "MAX_CONTENT_LENGTH": layout.MAX_UPLOAD_BYTES,
         "LOGIN_ATTEMPTS": defaults.login_attempts,
         "TEST_ENDPOINTS": defaults.test_endpoints,
     }

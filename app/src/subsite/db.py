@@ -48,24 +48,28 @@ def connect(path):
 _connections = {}
 
 
-def get_db():
-    """Return this worker thread's connection, opening it on first use.
+def connection(path):
+    """Return this worker thread's connection to the database at ``path``.
 
     Opening a connection and reading the schema cost more than a small request
     itself, so each uWSGI worker keeps its connection. It is opened again when
     the file was replaced (a restored backup) or removed.
     """
-    path = str(current_app.config["DATABASE"])
+    path = str(path)
     key = (os.getpid(), threading.get_ident(), path)
     kept = _connections.get(key)
     if kept is not None and _inode(path) != kept[1]:
         kept[0].close()
         kept = None
     if kept is None:
-        connection = connect(path)
-        kept = _connections[key] = (connection, _inode(path))
-    g.db = kept[0]
+        kept = _connections[key] = (connect(path), _inode(path))
     return kept[0]
+
+
+def get_db():
+    """Return the app's database connection for this request."""
+    g.db = connection(current_app.config["DATABASE"])
+    return g.db
 
 
 def _inode(path):
@@ -87,9 +91,9 @@ def init_app(app):
     app.teardown_appcontext(close_db)
 
 
-def check():
-    """Run a trivial query; raise sqlite3.Error if the database is unusable."""
-    get_db().execute("SELECT 1 FROM posts LIMIT 1").fetchone()
+def check(path):
+    """Run a trivial query on the database at ``path``; raise sqlite3.Error if it is unusable."""
+    connection(path).execute("SELECT 1 FROM posts LIMIT 1").fetchone()
 
 
 def list_posts(limit=-1, before=None):

@@ -1,10 +1,8 @@
 """The public notice board: posts as pages and as JSON."""
 
-import sqlite3
+from flask import render_template, request, session, url_for
 
-from flask import current_app, render_template, request, session, url_for
-
-from . import __version__, db, testpages
+from . import db, testpages
 from .base import make_flask
 from .sessions import FRONTEND_COOKIE
 
@@ -22,7 +20,6 @@ def create_frontend(test_config=None):
     app.add_url_rule("/dir/", "directory", directory)
     app.add_url_rule("/api/posts", "api_posts", api_posts)
     app.add_url_rule("/api/posts/<int:post_id>", "api_post", api_post)
-    app.add_url_rule("/_health", "health", health)
     testpages.init_app(app)
     app.context_processor(template_context)
     return app
@@ -88,19 +85,3 @@ def api_post(post_id):
         return {"error": f"there is no post {post_id}"}, 404
     return post_json(row)
 
-
-def health():
-    """Report whether the app and its database work, for monitoring."""
-    body = {
-        "status": "ok",
-        "version": __version__,
-        "script_root": request.script_root,
-        "database": "ok",
-    }
-    try:
-        db.check()
-    except sqlite3.Error as error:
-        current_app.logger.error("health check: database error: %s", error)
-        body.update(status="error", database=str(error))
-        return body, 503, {"Cache-Control": "no-store"}
-    return body, 200, {"Cache-Control": "no-store"}

@@ -1,7 +1,8 @@
 """Where the installed package keeps things: the one place for names and paths.
 
 Everything else derives from NAME and these directories, so the Debian
-package, the admin command and the app agree on every path.
+package, the admin command and the app agree on every path. It imports
+nothing heavy: `subsite uwsgi-config` runs on every uWSGI start.
 """
 
 from pathlib import Path
@@ -38,6 +39,13 @@ NGINX_MAP_FILE = Path("/etc/nginx/conf.d") / f"{NAME}.conf"
 # A digest of the nginx files above as nginx last loaded them (see `subsite setup`).
 NGINX_LOADED_FILE = STATE_DIR / "nginx" / "loaded.sha256"
 NGINX_PIDFILE = Path("/run/nginx.pid")
+
+# Facts the app and the nginx locations generated for it share.
+# The admin app's path under the prefix.
+ADMIN_MOUNT = "/admin"
+# The largest request body (an upload) the app takes: Flask's MAX_CONTENT_LENGTH
+# and nginx's client_max_body_size.
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 
 # The user uWSGI's workers run as and nginx reads files as.
 WEB_USER = "www-data"

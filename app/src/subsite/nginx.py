@@ -16,8 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import layout
-from .application import ADMIN_MOUNT
-from .base import MAX_UPLOAD_BYTES
+from .layout import ADMIN_MOUNT, MAX_UPLOAD_BYTES
 
 MARKER = "# subsite-prefix: "
 HEADER = """{marker}{prefix}

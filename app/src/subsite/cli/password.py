@@ -5,7 +5,7 @@ import grp
 import os
 import sys
 
-from .. import auth, layout
+from .. import layout
 from .common import OK, Refused
 
 MIN_LENGTH = 8
@@ -29,6 +29,10 @@ def run(args):
     password = read_password()
     if len(password) < MIN_LENGTH:
         raise Refused(f"the password must have at least {MIN_LENGTH} characters; nothing was changed.")
+    # Imported here: auth needs Flask, and the other commands (uwsgi-config runs
+    # at every uWSGI start) should not wait for it to load.
+    from .. import auth
+
     auth.set_password(layout.PASSWORD_FILE, password)
     os.chown(layout.PASSWORD_FILE, 0, grp.getgrnam(layout.WEB_USER).gr_gid)
     os.chmod(layout.PASSWORD_FILE, 0o640)
