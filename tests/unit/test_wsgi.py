@@ -1,5 +1,9 @@
 import importlib
+import os
+import signal
+import subprocess
 import sys
+import types
 
 import pytest
 from werkzeug.test import Client
@@ -73,3 +77,48 @@ def test_broken_settings_name_the_file(installed, tmp_path):
 
     with pytest.raises(settings.SettingsError, match="bad.ini:2"):
         wsgi.build(bad)
+
+
+@pytest.fixture
+def sigchld():
+    """Put SIGCHLD's disposition back after a test changed it."""
+    before = signal.getsignal(signal.SIGCHLD)
+    yield
+    signal.signal(signal.SIGCHLD, before)
+
+
+def fake_uwsgi(monkeypatch, masterpid):
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(masterpid=lambda: masterpid))
+
+
+def test_uwsgi_master_wakes_when_a_worker_exits(installed, monkeypatch, sigchld):
+    wsgi = installed()
+    fake_uwsgi(monkeypatch, os.getpid())
+    assert wsgi.wake_master_on_worker_exit() is True
+    assert signal.getsignal(signal.SIGCHLD) is wsgi._worker_exited
+
+
+@pytest.mark.parametrize("masterpid", [None, "other", 0, 1])
+def test_outside_uwsgi_master_sigchld_is_left_alone(installed, monkeypatch, sigchld, masterpid):
+    wsgi = installed()
+    if masterpid is None:
+        monkeypatch.setitem(sys.modules, "uwsgi", None)   # import fails: not under uWSGI
+    elif masterpid == "other":                             # e.g. this repo's uwsgi/ folder
+        monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace())
+    else:
+        fake_uwsgi(monkeypatch, masterpid)                 # no master, or a lazy-apps worker
+    before = signal.getsignal(signal.SIGCHLD)
+    assert wsgi.wake_master_on_worker_exit() is False
+    assert signal.getsignal(signal.SIGCHLD) is before
+
+
+def test_a_child_is_still_reaped_by_its_waiter(installed, monkeypatch, sigchld):
+    wsgi = installed()
+    fake_uwsgi(monkeypatch, os.getpid())
+    wsgi.wake_master_on_worker_exit()
+    # The handler must not reap (uWSGI's master waits for its workers itself).
+    assert subprocess.run(["true"]).returncode == 0
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    assert os.waitpid(pid, 0) == (pid, 7 << 8)
