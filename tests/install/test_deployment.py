@@ -7,6 +7,7 @@ preseeded dpkg-reconfigure, checking every URL the app emits after each move.
 
 import json
 import re
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
@@ -251,6 +252,21 @@ def test_socket_and_workers(installed):
     assert installed.run("ls /run/uwsgi/app/subsite/").stdout.split() == ["pid", "socket"]
     workers = app_workers(installed)
     assert workers and 0 not in workers.values(), workers
+
+
+def master_catches_sigchld(machine):
+    master = machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
+    caught = machine.run(f"grep '^SigCgt:' /proc/{master}/status").stdout.split()[1]
+    return bool(int(caught, 16) & (1 << (signal.SIGCHLD - 1)))
+
+
+def test_the_master_is_woken_by_a_worker_exit(installed):
+    # wsgi.wake_master_on_worker_exit: with a SIGCHLD handler, a stop, restart
+    # or reload waits for the workers, not for uWSGI's once-a-second check.
+    assert master_catches_sigchld(installed)
+    installed.run("service uwsgi reload subsite >/dev/null")   # the master execs itself again
+    installed.wait_http("http://localhost/subsite/_health", timeout=30)
+    assert master_catches_sigchld(installed)
 
 
 def test_a_get_the_app_dropped_is_retried_once(installed):
