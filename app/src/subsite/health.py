@@ -22,7 +22,7 @@ def answer(environ, start_response, database, logger):
     """Answer a request for PATH: 200 when ``database`` answers a query, else 503."""
     request = Request(environ)
     if request.method not in METHODS:
-        return _respond(environ, start_response, "405 METHOD NOT ALLOWED",
+        return _respond(request, start_response, "405 METHOD NOT ALLOWED",
                         {"error": "the health check answers GET and HEAD only"},
                         [("Allow", ", ".join(METHODS))])
     body = {
@@ -38,13 +38,13 @@ def answer(environ, start_response, database, logger):
         logger.error("health check: database error: %s", error)
         body.update(status="error", database=str(error))
         status = "503 SERVICE UNAVAILABLE"
-    return _respond(environ, start_response, status, body, [("Cache-Control", "no-store")])
+    return _respond(request, start_response, status, body, [("Cache-Control", "no-store")])
 
 
-def _respond(environ, start_response, status, body, headers):
+def _respond(request, start_response, status, body, headers):
     # The same bytes Flask would send: compact JSON, sorted keys, a newline.
     data = (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode()
     start_response(status, [("Content-Type", "application/json"),
                             ("Content-Length", str(len(data))),
                             ("X-Content-Type-Options", "nosniff"), *headers])
-    return [] if environ["REQUEST_METHOD"] == "HEAD" else [data]
+    return [] if request.method == "HEAD" else [data]

@@ -42,7 +42,8 @@ def wake_master_on_worker_exit():
     reload (each waits for the workers to exit) took a second longer than the
     workers did. Any handler ends the wait. This one does nothing else, and
     SA_RESTART (siginterrupt False) lets other system calls carry on.
-    Only in uWSGI's master: tests and other servers are left alone.
+    Only in uWSGI's master (returns True then): tests and other servers
+    are left alone.
     """
     try:
         import uwsgi
