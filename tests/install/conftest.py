@@ -58,9 +58,14 @@ def debs():
     return files
 
 
+def app_master(machine):
+    """The pid of the app's uWSGI master (inside the machine), from its pid file."""
+    return machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
+
+
 def app_workers(machine):
     """{pid: uid} of the app's uWSGI workers (the children of its master), pids as seen inside."""
-    master = machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
+    master = app_master(machine)
     found = machine.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status | xargs -r grep -H '^Uid:'",
                         check=False).stdout
     return {int(pid): int(uid) for pid, uid in re.findall(r"/proc/(\d+)/status:Uid:\s+(\d+)", found)}

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from browser import Browser, png_bytes
-from conftest import app_workers
+from conftest import app_master, app_workers
 from soak import Site
 
 PASSWORD = "correct horse battery"
@@ -255,8 +255,7 @@ def test_socket_and_workers(installed):
 
 
 def master_catches_sigchld(machine):
-    master = machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
-    caught = machine.run(f"grep '^SigCgt:' /proc/{master}/status").stdout.split()[1]
+    caught = machine.run(f"grep '^SigCgt:' /proc/{app_master(machine)}/status").stdout.split()[1]
     return bool(int(caught, 16) & (1 << (signal.SIGCHLD - 1)))
 
 

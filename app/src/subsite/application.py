@@ -35,7 +35,7 @@ def make_application(frontend=None, admin=None, trusted_proxies=0):
         environ[ROOT_KEY] = root
         environ[ADMIN_ROOT_KEY] = root + ADMIN_MOUNT
         if environ.get("PATH_INFO") == health.PATH:
-            return health.answer(environ, start_response, frontend.config["DATABASE"], frontend.logger)
+            return health.answer(environ, start_response, frontend)
         return dispatcher(environ, start_response)
 
     if trusted_proxies > 0:

@@ -89,7 +89,12 @@ def relative_location(response):
     return response
 
 
+# Sent with every answer: browsers must not guess content types, e.g. of uploaded files.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"),)
+
+
 def security_headers(response):
-    """Stop browsers from guessing content types, e.g. of uploaded files."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    """Add SECURITY_HEADERS where the response has not set them."""
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
     return response

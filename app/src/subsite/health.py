@@ -10,21 +10,20 @@ request through nginx and uWSGI can be (BENCHMARKS.md).
 import json
 import sqlite3
 
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Request
 
-from . import __version__, db
+from . import __version__, base, db
 
 PATH = "/_health"
 METHODS = ("GET", "HEAD")
 
 
-def answer(environ, start_response, database, logger):
-    """Answer a request for PATH: 200 when ``database`` answers a query, else 503."""
+def answer(environ, start_response, app):
+    """Answer a request for PATH from ``app``'s database: 200 when it answers a query, else 503."""
     request = Request(environ)
     if request.method not in METHODS:
-        return _respond(request, start_response, "405 METHOD NOT ALLOWED",
-                        {"error": "the health check answers GET and HEAD only"},
-                        [("Allow", ", ".join(METHODS))])
+        return MethodNotAllowed(valid_methods=METHODS)(environ, start_response)
     body = {
         "status": "ok",
         "version": __version__,
@@ -33,18 +32,16 @@ def answer(environ, start_response, database, logger):
     }
     status = "200 OK"
     try:
-        db.check(database)
+        db.check(app.config["DATABASE"])
     except sqlite3.Error as error:
-        logger.error("health check: database error: %s", error)
+        app.logger.error("health check: database error: %s", error)
         body.update(status="error", database=str(error))
         status = "503 SERVICE UNAVAILABLE"
-    return _respond(request, start_response, status, body, [("Cache-Control", "no-store")])
-
-
-def _respond(request, start_response, status, body, headers):
-    # The same bytes Flask would send: compact JSON, sorted keys, a newline.
+    # Written out rather than through Flask's JSON response: building a Werkzeug
+    # Response costs about 60 µs, three times the rest of the probe. The bytes
+    # are Flask's (compact, sorted keys, a newline) and so are the headers.
     data = (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode()
     start_response(status, [("Content-Type", "application/json"),
                             ("Content-Length", str(len(data))),
-                            ("X-Content-Type-Options", "nosniff"), *headers])
+                            ("Cache-Control", "no-store"), *base.SECURITY_HEADERS])
     return [] if request.method == "HEAD" else [data]

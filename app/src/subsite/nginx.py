@@ -16,7 +16,6 @@ from importlib import resources
 from pathlib import Path
 
 from . import layout
-from .layout import ADMIN_MOUNT, MAX_UPLOAD_BYTES
 
 MARKER = "# subsite-prefix: "
 HEADER = """{marker}{prefix}
@@ -48,7 +47,7 @@ location ^~ {root}/uploads/ {{
 """
 APP = """
 location {prefix}/ {{
-    # The app's own limit (MAX_UPLOAD_BYTES): a bigger body is refused with 413
+    # The app's own limit (layout.MAX_UPLOAD_BYTES): a bigger body is refused with 413
     # before it is read; a body that stalls for {body_timeout} is dropped.
     client_max_body_size {max_body};
     client_body_timeout {body_timeout};
@@ -117,7 +116,7 @@ def _values(settings):
         uploads=settings.uploads,
         upstream=settings.upstream,
         upstream_name=upstream_name(settings),
-        max_body=f"{MAX_UPLOAD_BYTES // 1024}k",
+        max_body=f"{layout.MAX_UPLOAD_BYTES // 1024}k",
         body_timeout="20s",
         read_timeout="90s",
         retry_window="10s",
@@ -136,7 +135,7 @@ def render(settings):
     if settings.prefix:
         text += REDIRECT.format(**values)
     # Both apps (the frontend at P/, the admin at P/admin/) link to their files.
-    for root in (settings.prefix, settings.prefix + ADMIN_MOUNT):
+    for root in (settings.prefix, settings.prefix + layout.ADMIN_MOUNT):
         text += FILES.format(root=root, **values)
     return text + APP.format(**values)
 
