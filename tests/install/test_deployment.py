@@ -277,7 +277,10 @@ def test_a_get_the_app_dropped_is_retried_once(installed):
         with ThreadPoolExecutor(1) as pool:
             slow = pool.submit(installed.http, "GET", "http://localhost/subsite/_test/sleep?seconds=2", timeout=30)
             time.sleep(1)
-            installed.run(f"kill -9 {' '.join(map(str, app_workers(installed)))}")
+            # Stop them all before killing any: killed one by one, a worker
+            # not yet killed could take nginx's retry and die with it.
+            workers = " ".join(map(str, app_workers(installed)))
+            installed.run(f"kill -STOP {workers} && kill -KILL {workers}")
             answer = slow.result()
         assert answer.status == 200, (answer.status, answer.text[:300])
         log = installed.run("tail -n 20 /var/log/nginx/error.log").stdout
