@@ -6,14 +6,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import health
 from .admin import create_admin
 from .frontend import ADMIN_ROOT_KEY, create_frontend
-from .layout import ADMIN_MOUNT
+from .layout import ADMIN_MOUNT, HEALTH_PATH
 from .links import FRONTEND_KEY, ROOT_KEY
 
 
 def make_application(frontend=None, admin=None, trusted_proxies=0):
     """Return the WSGI callable serving ``frontend`` at the root and ``admin`` at /admin.
 
-    The monitoring probe (health.PATH) is answered before either, from the
+    The monitoring probe (HEALTH_PATH) is answered before either, from the
     frontend's database.
 
     ``trusted_proxies`` is how many proxies in front of nginx may set
@@ -34,7 +34,7 @@ def make_application(frontend=None, admin=None, trusted_proxies=0):
         root = environ.get("SCRIPT_NAME", "")
         environ[ROOT_KEY] = root
         environ[ADMIN_ROOT_KEY] = root + ADMIN_MOUNT
-        if environ.get("PATH_INFO") == health.PATH:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
             return health.answer(environ, start_response, frontend)
         return dispatcher(environ, start_response)
 

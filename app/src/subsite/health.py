@@ -15,12 +15,11 @@ from werkzeug.wrappers import Request
 
 from . import __version__, base, db
 
-PATH = "/_health"
 METHODS = ("GET", "HEAD")
 
 
 def answer(environ, start_response, app):
-    """Answer a request for PATH from ``app``'s database: 200 when it answers a query, else 503."""
+    """Answer a request for layout.HEALTH_PATH from ``app``'s database: 200 when it answers a query, else 503."""
     request = Request(environ)
     if request.method not in METHODS:
         return MethodNotAllowed(valid_methods=METHODS)(environ, start_response)

@@ -41,6 +41,8 @@ NGINX_LOADED_FILE = STATE_DIR / "nginx" / "loaded.sha256"
 NGINX_PIDFILE = Path("/run/nginx.pid")
 
 # Facts the app and the nginx locations generated for it share.
+# The monitoring probe's path under the prefix (health.py; `subsite check` polls it).
+HEALTH_PATH = "/_health"
 # The admin app's path under the prefix.
 ADMIN_MOUNT = "/admin"
 # The largest request body (an upload) the app takes: Flask's MAX_CONTENT_LENGTH

@@ -71,10 +71,13 @@ def run(args):
     if master:
         workers = services.workers(master)
         root = [pid for pid, uid in workers.items() if uid == 0]
-        checks.item(f"uWSGI workers, none as root ({len(workers)} workers)",
-                    f"workers {root} run as root" if root else None if workers else "the master has no workers",
-                    "keep uid/gid = www-data in /etc/uwsgi (see /usr/share/uwsgi/conf/default.ini)" if root
-                    else f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
+        title = f"uWSGI workers, none as root ({len(workers)} workers)"
+        if root:
+            checks.item(title, f"workers {root} run as root",
+                        "keep uid/gid = www-data in /etc/uwsgi (see /usr/share/uwsgi/conf/default.ini)")
+        else:
+            checks.item(title, None if workers else "the master has no workers",
+                        f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
     if values and values.upstream.startswith("unix:"):
         checks.item("socket owner and mode", socket_problem(values.socket), "service uwsgi restart")
 
@@ -90,7 +93,7 @@ def run(args):
 
 def http_checks(checks, prefix):
     """Check health, a redirect and a static file through nginx."""
-    answer = probe.get(f"{prefix}/_health")
+    answer = probe.get(prefix + layout.HEALTH_PATH)
     seen = None
     if answer.status == 200:
         try:
@@ -99,7 +102,7 @@ def http_checks(checks, prefix):
             pass
     problem = None if answer.status == 200 and seen == prefix else (
         f"answered {answer.status or 'nothing'}" + (f", script root {seen!r}" if answer.status == 200 else ""))
-    checks.item(f"{prefix}/_health through nginx (uWSGI mount agrees)", problem,
+    checks.item(f"{prefix}{layout.HEALTH_PATH} through nginx (uWSGI mount agrees)", problem,
                 f"service uwsgi restart; then read {layout.UWSGI_LOG}")
     target = f"{prefix}/dir" if prefix else "/dir"
     answer = probe.get(target)

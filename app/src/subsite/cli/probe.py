@@ -4,7 +4,7 @@ import http.client
 import json
 import time
 
-from .. import nginx
+from .. import layout, nginx
 
 
 class Answer:
@@ -36,10 +36,10 @@ def get(path, host="localhost", timeout=5):
 
 
 def wait_for_health(prefix, seconds=10):
-    """Poll ``prefix``/_health until it answers 200 with that script root; return the last Answer."""
+    """Poll the probe (layout.HEALTH_PATH) under ``prefix`` until it answers 200 with that script root; return the last Answer."""
     deadline = time.monotonic() + seconds
     while True:
-        answer = get(f"{prefix}/_health")
+        answer = get(prefix + layout.HEALTH_PATH)
         if answer.status == 200:
             try:
                 if answer.json().get("script_root") == prefix:
