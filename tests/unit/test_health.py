@@ -1,8 +1,10 @@
 import logging
+import shutil
+from urllib.parse import unquote
 
 import pytest
 
-from support import set_cookie
+from support import MountedClient, set_cookie
 from subsite import __version__
 
 
@@ -55,3 +57,22 @@ def test_health_answers_only_get_and_head(client, method):
 @pytest.mark.parametrize("path", ["/_health/", "/_health/x", "/_healthz", "/admin/_health"])
 def test_only_the_exact_path_is_the_probe(client, path):
     assert client.get(path).status_code == 404
+
+
+def test_health_names_each_script_root_it_is_reached_under(app):
+    # The healthy reply is made once per script root; each root gets its own.
+    for root in ("/a", "/b/c", "", "/caf%C3%A9"):
+        response = MountedClient(app, root).get("/_health")
+        assert response.json["script_root"] == unquote(root)
+
+
+def test_health_checks_the_database_on_every_request(make_client, tmp_path):
+    # Only the healthy reply's bytes are kept between requests, never the verdict.
+    data = tmp_path / "data"
+    data.mkdir()
+    client = make_client(DATABASE=str(data / "subsite.db"))
+    assert client.get("/_health").status_code == 200
+    shutil.rmtree(data)
+    response = client.get("/_health")
+    assert response.status_code == 503
+    assert response.json["status"] == "error"
