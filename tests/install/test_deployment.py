@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bench_setups import seed_posts
 from browser import Browser, png_bytes
 from conftest import app_master, app_workers
 from soak import Site
@@ -295,6 +296,23 @@ def test_secret_and_check(installed):
     assert out.split("\n")[:2] == ["root:www-data 640", "root:www-data 640"]
     check = installed.run("subsite check")
     assert "Verdict: all checks passed." in check.stdout
+
+
+def test_backup_and_restore_while_the_app_runs(installed):
+    def front():
+        return installed.http("GET", "http://localhost/subsite/").text
+
+    out = installed.run("subsite backup /root/board.db").stdout
+    assert re.search(r"Backed up /var/lib/subsite/subsite.db to /root/board.db \(\d+ posts\)", out), out
+    seed_posts(installed, 1)  # as www-data, like the admin's writes
+    assert "Notice 1" in front()
+    out = installed.run("subsite restore /root/board.db").stdout
+    assert "The posts it replaced are kept in /var/lib/subsite/subsite.db.before-restore-" in out
+    # The workers serve the restored posts at once and can still write.
+    assert "Notice 1" not in front()
+    seed_posts(installed, 1)
+    assert "Notice 1" in front()
+    assert "Verdict: all checks passed." in installed.run("subsite check").stdout
 
 
 def test_non_80_port(installed):

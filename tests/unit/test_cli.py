@@ -27,7 +27,7 @@ def test_help_lists_the_admin_commands(capsys):
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    for command in ("prefix", "check", "password"):
+    for command in ("prefix", "check", "password", "backup", "restore"):
         assert command in out
 
 

@@ -53,7 +53,9 @@ def connection(path):
 
     Opening a connection and reading the schema cost more than a small request
     itself, so each uWSGI worker keeps its connection. It is opened again when
-    the file was replaced (a restored backup) or removed.
+    the file was replaced or removed. (A backup copied over the file would be
+    read through the old -wal beside it; `subsite restore` goes through
+    SQLite's backup instead.)
     """
     path = str(path)
     key = (os.getpid(), threading.get_ident(), path)

@@ -8,17 +8,17 @@ import argparse
 import sys
 
 from .. import layout
-from . import check, debconf, disable, password, prefix, setup, uwsgi_config
+from . import backup, check, debconf, disable, password, prefix, setup, uwsgi_config
 from .common import FIX, INTERRUPTED, Refused
 
-COMMANDS = (prefix, check, password, setup, disable, debconf, uwsgi_config)
+COMMANDS = (prefix, check, password, backup, setup, disable, debconf, uwsgi_config)
 
 
 def parser():
     """Build the argument parser for every subcommand."""
     top = argparse.ArgumentParser(
         prog="subsite",
-        description="Administer the subsite app: its URL prefix, its health and its admin password.",
+        description="Administer the subsite app: its URL prefix, its health, its admin password and its data.",
         epilog=f"See subsite(8). The prefix lives in {layout.SETTINGS_FILE}.",
     )
     subs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
