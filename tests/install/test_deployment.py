@@ -298,6 +298,39 @@ def test_secret_and_check(installed):
     assert "Verdict: all checks passed." in check.stdout
 
 
+def test_www_data_cannot_touch_roots_files_beside_the_database(installed):
+    # SQLite needs the database's directory writable by www-data, while root
+    # keeps nginx's includes and debconf's record there: sticky, root's.
+    out = installed.run("stat -c '%U:%G %a' /var/lib/subsite /var/lib/subsite/nginx").stdout.split("\n")
+    assert out[:2] == ["root:www-data 1770", "root:root 755"]
+    as_www = "runuser -u www-data -- "
+    for attempt in ("mv /var/lib/subsite/nginx /var/lib/subsite/theirs", "rm -f /var/lib/subsite/debconf-prefix",
+                    "touch /var/lib/subsite/nginx/locations.conf"):
+        assert installed.run(as_www + attempt, check=False).returncode != 0, attempt
+    # A link www-data puts in place of its uploads directory is refused, not followed.
+    installed.run("mkdir -m 700 /root/private && " + as_www + "sh -c 'cd /var/lib/subsite"
+                  " && mv uploads uploads.real && ln -s /root/private uploads'")
+    done = installed.run("dpkg-reconfigure -f noninteractive subsite", check=False)
+    assert done.returncode != 0 and "/var/lib/subsite/uploads should be a directory" in done.stderr, done.stderr
+    assert installed.run("stat -c '%U %a' /root/private").stdout.strip() == "root 700"
+    installed.run(as_www + "sh -c 'cd /var/lib/subsite && rm uploads && mv uploads.real uploads'"
+                  " && dpkg-reconfigure -f noninteractive subsite")
+    assert health(installed, "/subsite")[0] == 200
+
+
+def test_a_tcp_socket_from_the_settings(installed):
+    # The socket is configuration: nginx's upstream and uWSGI both follow it.
+    installed.run("sed -i 's|^socket = .*|socket = 127.0.0.1:3031|' /etc/subsite/subsite.ini && service uwsgi restart")
+    try:
+        assert "127.0.0.1:3031" in installed.run("cat /var/lib/subsite/nginx/upstream.conf").stdout
+        assert health(installed, "/subsite")[0] == 200
+    finally:
+        installed.run("sed -i 's|^socket = .*|socket = /run/uwsgi/app/subsite/socket|' /etc/subsite/subsite.ini"
+                      " && service uwsgi restart")
+    assert "unix:/run/uwsgi/app/subsite/socket" in installed.run("cat /var/lib/subsite/nginx/upstream.conf").stdout
+    assert health(installed, "/subsite")[0] == 200
+
+
 def test_backup_and_restore_while_the_app_runs(installed):
     def front():
         return installed.http("GET", "http://localhost/subsite/").text

@@ -128,6 +128,27 @@ def test_interpreter_reinstall_reloads_the_app(box):
     serves_the_data(box)
 
 
+OWN_SERVER = "/etc/nginx/sites-enabled/own"
+
+
+def test_a_site_the_admin_disabled_stays_disabled(box):
+    # README: serve subsite from your own server block instead of the package's site.
+    box.run(f"rm /etc/nginx/sites-enabled/subsite && printf '%s\\n' 'server {{' 'listen 8081;'"
+            f" 'include snippets/subsite.conf;' '}}' > {OWN_SERVER} && nginx -t && service nginx reload")
+    assert box.http("GET", f"http://localhost:8081{PREFIX}/_health").status == 200
+    done = box.run(f"{APT} --reinstall subsite")     # the maintainer scripts of an upgrade
+    assert "subsite: warning" not in done.stdout + done.stderr, done.stdout + done.stderr
+    assert box.run("test -e /etc/nginx/sites-enabled/subsite", check=False).returncode != 0
+    assert box.http("GET", f"http://localhost{PREFIX}/_health").status == 404
+    # `subsite prefix` cannot ask the admin's server; it moves the app and says so.
+    out = box.run("subsite prefix /moved").stdout
+    assert "was not checked through nginx" in out, out
+    box.wait_http("http://localhost:8081/moved/_health")
+    box.run(f"subsite prefix {PREFIX} && rm {OWN_SERVER} && ln -s ../sites-available/subsite"
+            " /etc/nginx/sites-enabled/subsite && service nginx reload")
+    serves_the_data(box)
+
+
 def test_remove_keeps_settings_and_data_and_disables_the_app(box):
     box.run("apt-get remove -q -y subsite")
     assert box.run("dpkg-query -W -f '${Status}' subsite").stdout == "deinstall ok config-files"

@@ -74,6 +74,26 @@ def test_uwsgi_config_on_reload_keeps_the_prefix_in_force(tmp_path, monkeypatch,
     assert capsys.readouterr().out == uwsgi_config.MOUNT.format(prefix="/old")
 
 
+def test_uwsgi_config_binds_the_socket_nginx_is_told(tmp_path, monkeypatch, capsys):
+    from subsite import nginx
+    from subsite.cli import uwsgi_config
+
+    settings_file = tmp_path / "subsite.ini"
+    monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
+    monkeypatch.setattr(layout, "NGINX_LOCATIONS_FILE", tmp_path / "locations.conf")
+    monkeypatch.setattr(layout, "NGINX_UPSTREAM_FILE", tmp_path / "upstream.conf")
+    monkeypatch.setattr(nginx, "test_config", lambda: None)
+    monkeypatch.setattr(nginx, "reload", lambda: None)
+    monkeypatch.setattr(uwsgi_config.os, "geteuid", lambda: 0)
+    settings_file.write_text("[subsite]\nprefix = /p\n")
+    assert main(["uwsgi-config"]) == 0
+    assert "socket" not in capsys.readouterr().out      # Debian's default.ini binds the default one
+    settings_file.write_text("[subsite]\nprefix = /p\nsocket = 127.0.0.1:3031\n")
+    assert main(["uwsgi-config"]) == 0
+    assert capsys.readouterr().out.endswith("\nsocket = 127.0.0.1:3031\n")
+    assert "127.0.0.1:3031" in (tmp_path / "upstream.conf").read_text()
+
+
 CALLER = "from subsite.cli.uwsgi_config import caller_stderr as c; f = c(); f and f.write('seen by the caller')"
 # The middle process stands for Debian's init script: its stderr is the admin's,
 # the child's (uWSGI's, and so the exec'd command's) is /dev/null or the same.

@@ -15,7 +15,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from . import layout
+from . import files, layout
 
 MARKER = "# subsite-prefix: "
 HEADER = """{marker}{prefix}
@@ -242,10 +242,7 @@ def apply(settings, path=None, upstream_path=None):
 
 def _write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    files.write_atomically(path, text)
 
 
 def _restore(path, old):

@@ -8,9 +8,33 @@ from pathlib import Path
 from . import layout
 
 
+# invoke-rc.d --query's answers that let an action run: 104 allowed by
+# policy-rc.d and the runlevel links, 105 no policy either way.
+RUN_ALLOWED = (104, 105)
+
+
 def invoke(service, action, *args):
-    """Run ``invoke-rc.d service action args``; return (ok, output)."""
-    done = subprocess.run(["invoke-rc.d", service, action, *args], capture_output=True, text=True)
+    """Run ``action`` on ``service``'s init script, as invoke-rc.d allows; return (ok, output).
+
+    With ``args`` (an app's name), invoke-rc.d only answers whether the action
+    may run: under systemd it would run ``systemctl ACTION uwsgi.service`` and
+    drop the name, stopping or restarting every uWSGI app on the machine. The
+    init script then runs itself, SYSTEMCTL_SKIP_REDIRECT keeping it from
+    handing over to systemctl.
+    """
+    if not args:
+        return _run(["invoke-rc.d", service, action])
+    allowed = subprocess.run(["invoke-rc.d", "--quiet", "--query", service, action],
+                             capture_output=True, text=True).returncode
+    if allowed == 101:
+        return True, f"policy-rc.d denied execution of {action} ({service} {' '.join(args)})."
+    if allowed not in RUN_ALLOWED:
+        return False, f"invoke-rc.d --query {service} {action} answered {allowed}"
+    return _run([f"/etc/init.d/{service}", action, *args], env={**os.environ, "SYSTEMCTL_SKIP_REDIRECT": "1"})
+
+
+def _run(command, env=None):
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 

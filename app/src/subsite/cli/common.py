@@ -7,7 +7,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from .. import layout, settings
+from .. import files, layout, settings
 
 OK, FIX, FAILED, INTERRUPTED = 0, 1, 3, 130
 
@@ -35,7 +35,9 @@ prefix = {prefix}
 # every forwarded header is ignored.
 trusted-proxies = {trusted_proxies}
 
-# The uWSGI socket nginx passes requests to (a path, or host:port).
+# The uWSGI socket nginx passes requests to (a path, or host:port); uWSGI
+# listens there besides Debian's default socket. A host:port is open to anyone
+# who reaches it: use 127.0.0.1 or a private address. Apply with a restart.
 socket = {socket}
 
 # Where posts and uploaded images are kept.
@@ -60,22 +62,28 @@ def render_settings(values):
 
 def write_file(path, text, mode=0o644, group="root"):
     """Write ``text`` to ``path`` atomically, owned by root:``group`` with ``mode``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.new")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chown(tmp, 0, grp.getgrnam(group).gr_gid)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    files.write_atomically(path, text, mode, gid=grp.getgrnam(group).gr_gid)
 
 
-def ensure_dir(path, owner="root", mode=0o755):
-    """Create ``path`` if needed and give it ``owner`` (user and group) and ``mode``."""
+def ensure_dir(path, owner="root", group=None, mode=0o755):
+    """Create the directory ``path`` if needed; give it ``owner``:``group`` (default: owner's group) and ``mode``.
+
+    Works on the opened directory (O_NOFOLLOW), so a link put in its place is
+    refused rather than followed: root never changes what a link points to.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    entry = pwd.getpwnam(owner)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
-    os.chmod(path, mode)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        raise Refused(f"{path} should be a directory but is a link or a file; "
+                      "move it out of the way, then run: dpkg-reconfigure subsite") from None
+    try:
+        entry = pwd.getpwnam(owner)
+        os.fchown(fd, entry.pw_uid, entry.pw_gid if group is None else grp.getgrnam(group).gr_gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def ensure_secret_key(path=None):

@@ -1,7 +1,8 @@
 """`subsite prefix [NEW]`: print the prefix in force, or move the app to NEW.
 
 A move validates NEW, writes it to the settings file, restarts the uWSGI app
-(whose start brings nginx along), and checks NEW/_health through nginx. If any
+(whose start brings nginx along), and checks NEW/_health through nginx (through
+the shipped site; when the admin disabled it, the check is theirs). If any
 step fails, the old settings are written back and applied again.
 """
 
@@ -47,6 +48,9 @@ def run(args):
     problem = apply(new)
     if problem is None:
         print(f"The app now answers under {new}/ (links under the old prefix {old.prefix}/ answer 404).")
+        if not site_enabled():
+            print(f"{layout.NGINX_SITE_LINK} is disabled, so this was not checked through nginx: "
+                  f"check {new}{layout.HEALTH_PATH} on the server block that includes {layout.NGINX_SNIPPET}.")
         return OK
     write_file(path, old_text)
     back = apply(old.prefix)
@@ -59,7 +63,14 @@ def apply(value):
     ok, output = services.restart_app()
     if not ok:
         return f"the uWSGI app did not start ({output or 'see ' + str(layout.UWSGI_LOG)})"
+    if not site_enabled():
+        return None     # no server of ours to ask; run() says so
     answer = probe.wait_for_health(value)
     if answer.status != 200:
         return f"{value}/_health answered {answer.status or 'nothing'} through nginx"
     return None
+
+
+def site_enabled():
+    """Tell whether the shipped nginx site, the one the probe asks, is enabled."""
+    return layout.NGINX_SITE_LINK.exists()

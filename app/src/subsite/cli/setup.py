@@ -1,8 +1,9 @@
 """`subsite setup`: what the postinst runs on configure. Idempotent.
 
 It creates the settings file (holding the debconf answer), the secret key and
-the data directories, enables the uWSGI app and the nginx site, tests nginx's
-configuration before every reload, and (re)starts the app.
+the data directories, enables the uWSGI app (and the nginx site with it, see
+enable_app), tests nginx's configuration before every reload, and (re)starts
+the app.
 """
 
 from pathlib import Path
@@ -39,25 +40,60 @@ def write_settings(wanted):
 
 
 def enable(link, target):
-    """Point ``link`` at ``target`` (relative) unless it already does."""
+    """Point ``link`` at ``target`` (relative); return True when it was created.
+
+    Anything else already at ``link`` (a file, a link elsewhere) is the
+    admin's: it is left alone, with a warning.
+    """
     link, target = Path(link), Path(target)
     relative = Path("..") / target.parent.name / target.name
     if link.is_symlink() and Path(link.readlink()) in (relative, target):
         return False
-    link.unlink(missing_ok=True)
+    if link.is_symlink() or link.exists():
+        warn(f"{link} is not the package's link to {target}; left as it is")
+        return False
     link.symlink_to(relative)
     return True
 
 
 def enable_nginx_site():
-    """Enable the site; take it back out if it is what breaks nginx's test."""
+    """Enable the site; take it back out if it is what breaks nginx's test. Return True when enabled now."""
     before = nginx.test_config()
     if not enable(layout.NGINX_SITE_LINK, layout.NGINX_SITE_FILE):
-        return
+        return False
     after = nginx.test_config()
     if after and not before:
         layout.NGINX_SITE_LINK.unlink()
         raise Refused(f"nginx refused {layout.NGINX_SITE_FILE}, so it stays disabled:\n{after}")
+    return True
+
+
+def enable_app():
+    """Enable the uWSGI app, and the nginx site with it; return True when the site was enabled now.
+
+    The site goes in only when the app does: on the first install, or after
+    `subsite disable` (the prerm's remove) took both out. While the app stays
+    enabled (an upgrade, dpkg-reconfigure), a site the admin disabled, to serve
+    subsite from their own server block, stays disabled.
+    """
+    if not enable(layout.UWSGI_APP_LINK, layout.UWSGI_APP_FILE):
+        return False
+    return enable_nginx_site()
+
+
+def prepare_dirs(values):
+    """Create the data directories; root's files in them stay out of www-data's reach.
+
+    The database's directory must let www-data create files (SQLite's -wal and
+    -shm beside it), yet root keeps nginx's includes and debconf's record
+    there too. So it is root's, group www-data, sticky (1770): www-data may add
+    files but not rename or remove root's. nginx/ is made before www-data may
+    write at all.
+    """
+    ensure_dir(layout.STATE_DIR)
+    ensure_dir(layout.NGINX_LOCATIONS_FILE.parent)
+    ensure_dir(layout.STATE_DIR, group=layout.WEB_USER, mode=0o1770)
+    ensure_dir(values.uploads, owner=layout.WEB_USER, mode=0o755)
 
 
 def run(args):
@@ -68,9 +104,7 @@ def run(args):
         except prefix.PrefixError as error:
             warn(f"the prefix {args.prefix!r} from debconf is refused: {error}. Keeping the current one.")
     values = write_settings(wanted)
-    ensure_dir(layout.STATE_DIR, owner=layout.WEB_USER, mode=0o750)
-    ensure_dir(values.uploads, owner=layout.WEB_USER, mode=0o755)
-    ensure_dir(layout.NGINX_LOCATIONS_FILE.parent)
+    prepare_dirs(values)
     ensure_secret_key()
     write_file(layout.DEBCONF_SYNCED_FILE, values.prefix + "\n")
 
@@ -78,14 +112,13 @@ def run(args):
         outcome = nginx.apply(values)
     except nginx.NginxError as error:
         raise Refused(str(error)) from None
-    enable(layout.UWSGI_APP_LINK, layout.UWSGI_APP_FILE)
-    enable_nginx_site()
+    site_enabled_now = enable_app()
     problem = nginx.test_config()
     if problem:
         warn("nginx's configuration fails its test because of another file, so nginx was not reloaded "
              f"and keeps running on its old configuration. subsite answers once this is fixed:\n{problem}")
     else:
-        note = nginx.reload_if_changed()
+        note = nginx.reload() if site_enabled_now else nginx.reload_if_changed()
         if note:
             warn(note)
     if outcome.warning and not problem:

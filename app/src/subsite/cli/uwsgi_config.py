@@ -16,6 +16,9 @@ from .. import layout, nginx, settings
 
 # What uWSGI mounts; SCRIPT_NAME is the prefix thanks to manage-script-name.
 MOUNT = "[uwsgi]\nmount = {prefix}=subsite.wsgi:application\n"
+# Another socket from the settings, which nginx's upstream names. uWSGI binds
+# Debian's default (layout.UWSGI_SOCKET, from its default.ini) in any case.
+SOCKET = "socket = {socket}\n"
 # A refusal: uWSGI exits non-zero before it daemonizes.
 ABORT = "[uwsgi]\nexec-asap = /bin/false\n"
 
@@ -88,16 +91,24 @@ def run(args):
         return 1
     if outcome.warning:
         tell_admin(f"warning: {outcome.warning}")
-    print(MOUNT.format(prefix=values.prefix), end="")
+    print(config(values.prefix, values.socket), end="")
     return 0
+
+
+def config(prefix, socket):
+    """uWSGI's configuration: the mount, and ``socket`` when it is not Debian's default."""
+    extra = SOCKET.format(socket=socket) if socket != str(layout.UWSGI_SOCKET) else ""
+    return MOUNT.format(prefix=prefix) + extra
 
 
 def reload_as_user():
     """Keep the prefix nginx serves: only a start, as root, may move it."""
     applied = nginx.applied_prefix()
     try:
-        wanted = settings.load().prefix
+        values = settings.load()
+        wanted = values.prefix
     except settings.SettingsError as error:
+        values = settings.Settings()
         wanted = None
         tell_admin(f"warning: {error}; keeping the prefix in force")
     if applied is None:
@@ -105,5 +116,5 @@ def reload_as_user():
     elif wanted is not None and wanted != applied:
         tell_admin(f"warning: the settings say prefix {wanted!r} but {applied!r} stays in force "
                    "until: service uwsgi restart")
-    print(MOUNT.format(prefix=applied), end="")
+    print(config(applied, values.socket), end="")
     return 0
