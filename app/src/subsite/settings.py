@@ -133,13 +133,17 @@ def render_value(value):
 def load(path=None):
     """Read and parse the settings file at ``path`` (default: the installed one)."""
     path = path or layout.SETTINGS_FILE
+    return parse(read(path), path)
+
+
+def read(path):
+    """Return the text of the settings file at ``path``, or raise SettingsError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(path, None, "the file is missing; run 'dpkg-reconfigure subsite' to recreate it") from None
     except UnicodeDecodeError as error:
         raise SettingsError(path, None, f"the file is not UTF-8 ({error.reason})") from None
-    return parse(text, path)
 
 
 def with_prefix(text, new_prefix):
