@@ -34,6 +34,7 @@ def test_defaults_use_the_unix_socket():
         ("[subsite]\ndatabase = relative.db\n", "f.ini:2: database = 'relative.db' is refused"),
         ("[subsite]\nsocket = /run/x; evil\n", "f.ini:2: socket = '/run/x; evil' is refused"),
         ("prefix = /a\n", "f.ini:1: File contains no section headers."),
+        ("[subsite]\n# c\nprefix /board\nnoise\n", "f.ini:3: expected 'key = value'"),
         ("[other]\n", "f.ini: there is no [subsite] section"),
         ("[subsite]\nprefix = /a\nprefix = /b\n", "f.ini:3: While reading from 'f.ini' [line  3]: option 'prefix'"),
     ],

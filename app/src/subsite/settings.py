@@ -76,8 +76,11 @@ def parse(text, path="subsite.ini"):
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as error:
-        line = getattr(error, "lineno", None)
-        raise SettingsError(path, line, error.message.splitlines()[0]) from None
+        line, reason = getattr(error, "lineno", None), error.message.splitlines()[0]
+        if line is None and getattr(error, "errors", None):
+            # A ParsingError (a line without '=') lists (lineno, line) pairs instead.
+            line, reason = error.errors[0][0], "expected 'key = value'"
+        raise SettingsError(path, line, reason) from None
     if not parser.has_section(SECTION):
         raise SettingsError(path, None, f"there is no [{SECTION}] section")
     values = {}
