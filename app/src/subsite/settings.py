@@ -111,9 +111,14 @@ def _convert(key, raw):
     if key in ("database", "uploads"):
         if not raw.startswith("/"):
             raise ValueError("it must be an absolute path")
-        return Path(raw)
+        return Path(_plain(raw, "an absolute path"))
+    return _plain(raw, "a socket path or host:port")
+
+
+def _plain(raw, what):
+    """Return ``raw`` if nginx's config can take it unquoted; else raise ValueError saying what it must be."""
     if not raw or any(c.isspace() or c in ";{}'\"" for c in raw):
-        raise ValueError("it must be a socket path or host:port without spaces, quotes, ';' or braces")
+        raise ValueError(f"it must be {what} without spaces, quotes, ';' or braces")
     return raw
 
 
