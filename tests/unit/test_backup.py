@@ -78,6 +78,23 @@ def test_backup_never_overwrites_a_file(database, tmp_path, capsys):
     assert existing.read_text() == "keep me"
 
 
+def test_backup_never_overwrites_a_file_made_while_it_copies(database, tmp_path, monkeypatch, capsys):
+    from subsite.cli import backup
+
+    target = tmp_path / "copy.db"
+    copy = backup._copy
+
+    def copy_while_someone_writes_the_target(source, destination):
+        copy(source, destination)
+        target.write_text("made meanwhile")
+
+    monkeypatch.setattr(backup, "_copy", copy_while_someone_writes_the_target)
+    assert main(["backup", str(target)]) == 1
+    assert "already exists; name a new file. Nothing was written." in capsys.readouterr().err
+    assert target.read_text() == "made meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.db", "data", "subsite.ini"]
+
+
 @pytest.mark.parametrize(("content", "reason"), [(None, "is not a file"),
                                                  (b"not a database" * 512, "is not a subsite backup")])
 def test_restore_refuses_what_is_not_a_backup(database, tmp_path, capsys, content, reason):

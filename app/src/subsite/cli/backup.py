@@ -35,10 +35,13 @@ def run_backup(args):
     try:
         _copy(_open_existing(database, readonly=True), sqlite3.connect(partial))
         os.chmod(partial, 0o600)
-        os.replace(partial, target)
+        os.link(partial, target)  # unlike a rename, fails if the target appeared meanwhile
+    except FileExistsError:
+        raise Refused(f"{target} already exists; name a new file. Nothing was written.") from None
     except (sqlite3.Error, OSError) as error:
-        partial.unlink(missing_ok=True)
         raise Refused(f"cannot back up {database} to {target}: {error}. Nothing was written.") from None
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"Backed up {database} to {target} ({_count_posts(target)} posts).")
     print(f"Uploaded images are files in {uploads}/; copy that directory as well.")
     return OK
