@@ -50,3 +50,12 @@ def test_the_venv_keeps_no_trace_of_the_build_directory(tmp_path):
         + b"subsite-1.0.0.dist-info/METADATA,sha256=kept,14\r\n"
         b"subsite-1.0.0.dist-info/RECORD,,\r\n"
     )
+
+
+def test_postrm_leaves_the_debconf_purge_to_debhelper():
+    # dh_installdebconf adds db_purge at #DEBHELPER# (debian/templates exists);
+    # a second copy of our own ran it twice on every purge.
+    postrm = (TOP / "debian" / "postrm").read_text()
+    assert (TOP / "debian" / "templates").is_file()
+    assert "#DEBHELPER#" in postrm
+    assert "db_purge" not in postrm and "confmodule" not in postrm
