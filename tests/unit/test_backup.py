@@ -1,4 +1,5 @@
 import sqlite3
+from types import SimpleNamespace
 
 import pytest
 
@@ -76,6 +77,40 @@ def test_backup_never_overwrites_a_file(database, tmp_path, capsys):
     assert main(["backup", str(existing)]) == 1
     assert "already exists" in capsys.readouterr().err
     assert existing.read_text() == "keep me"
+
+
+def test_backup_never_overwrites_a_file_made_while_it_copies(database, tmp_path, monkeypatch, capsys):
+    from subsite.cli import backup
+
+    target = tmp_path / "copy.db"
+    copy = backup._copy
+
+    def copy_while_someone_writes_the_target(source, destination):
+        copy(source, destination)
+        target.write_text("made meanwhile")
+
+    monkeypatch.setattr(backup, "_copy", copy_while_someone_writes_the_target)
+    assert main(["backup", str(target)]) == 1
+    assert "already exists; name a new file. Nothing was written." in capsys.readouterr().err
+    assert target.read_text() == "made meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.db", "data", "subsite.ini"]
+
+
+def test_two_restores_in_the_same_second_keep_both_replaced_states(database, tmp_path, monkeypatch):
+    from subsite.cli import backup
+
+    monkeypatch.setattr(backup, "time", SimpleNamespace(strftime=lambda fmt: "20240101-120000"))
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    add_posts(database, "third")
+    assert main(["restore", str(copy)]) == 0
+    add_posts(database, "fourth")
+    assert main(["restore", str(copy)]) == 0
+    first = database.with_name("subsite.db.before-restore-20240101-120000")
+    second = first.with_name(f"{first.name}-2")
+    assert titles(first) == ["first", "second", "third"]
+    assert titles(second) == ["first", "second", "fourth"]
+    assert first.stat().st_mode & 0o777 == 0o600 and second.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize(("content", "reason"), [(None, "is not a file"),

@@ -40,6 +40,27 @@ def test_refused_prefix_exits_1_and_changes_nothing(tmp_path, monkeypatch, capsy
     assert settings_file.read_text() == "[subsite]\nprefix = /subsite\n"
 
 
+def test_unexpected_failure_exits_3_with_the_traceback(monkeypatch, capsys):
+    from subsite.cli import check
+
+    def broken(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(check, "run", broken)
+    assert main(["check"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: boom" in err
+    assert err.endswith("subsite: unexpected failure: boom; please report it with the traceback above\n")
+
+
+def test_prefix_move_without_a_settings_file_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(layout, "SETTINGS_FILE", tmp_path / "subsite.ini")
+    assert main(["prefix", "/new"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'subsite.ini'}: the file is missing; run 'dpkg-reconfigure subsite'" in err
+    assert "Traceback" not in err and not (tmp_path / "subsite.ini").exists()
+
+
 def test_uwsgi_config_refuses_a_bad_prefix(tmp_path, monkeypatch, capsys):
     from subsite.cli import uwsgi_config
 

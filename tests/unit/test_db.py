@@ -31,7 +31,6 @@ def test_schema_is_idempotent(tmp_path):
     first.execute("INSERT INTO posts (title, body) VALUES ('kept', 'b')")
     first.commit()
     first.close()
-    db._prepared.clear()  # as in a new worker process
     second = db.connect(tmp_path / "x.db")
     assert second.execute("SELECT title FROM posts").fetchone()[0] == "kept"
     second.close()
@@ -62,6 +61,17 @@ def test_a_replaced_database_file_is_opened_again(frontend, tmp_path):
     with frontend.app_context():
         assert db.get_db() is not first
         assert [row["title"] for row in db.list_posts()] == ["From the backup"]
+
+
+def test_a_removed_database_is_set_up_again(frontend):
+    path = frontend.config["DATABASE"]
+    with frontend.app_context():
+        db.create_post("Before the removal", "x")
+    for suffix in ("", "-wal", "-shm"):
+        os.unlink(path + suffix)
+    with frontend.app_context():
+        assert db.list_posts() == []
+        assert db.get_db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_crud(ctx):

@@ -33,7 +33,13 @@ def test_defaults_use_the_unix_socket():
         ("[subsite]\ntrusted-proxies = many\n", "f.ini:2: trusted-proxies = 'many' is refused"),
         ("[subsite]\ndatabase = relative.db\n", "f.ini:2: database = 'relative.db' is refused"),
         ("[subsite]\nsocket = /run/x; evil\n", "f.ini:2: socket = '/run/x; evil' is refused"),
+        ("[subsite]\nuploads = /srv/up loads\n", "f.ini:2: uploads = '/srv/up loads' is refused: it must be an "
+         "absolute path without spaces, quotes, ';' or braces"),
+        ("[subsite]\nuploads = /srv/x;}\n", "f.ini:2: uploads = '/srv/x;}' is refused: it must be an absolute path"),
+        ("[subsite]\ndatabase = /srv/\"db\"\n", "f.ini:2: database = '/srv/\"db\"' is refused: it must be an "
+         "absolute path without"),
         ("prefix = /a\n", "f.ini:1: File contains no section headers."),
+        ("[subsite]\n# c\nprefix /board\nnoise\n", "f.ini:3: expected 'key = value'"),
         ("[other]\n", "f.ini: there is no [subsite] section"),
         ("[subsite]\nprefix = /a\nprefix = /b\n", "f.ini:3: While reading from 'f.ini' [line  3]: option 'prefix'"),
     ],

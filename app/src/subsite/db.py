@@ -24,23 +24,18 @@ CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at
 """
 
 
-# The databases this process has already put in WAL mode and given the schema.
-_prepared = set()
-
-
 def connect(path):
-    """Open the database at ``path``; the first time in this process, set it up."""
+    """Open the database at ``path`` and set it up: WAL mode and the schema."""
     # Several uWSGI workers share the file: wait up to 5 s for a lock (SQLite's
     # busy timeout) instead of failing at once with "database is locked".
     db = sqlite3.connect(path, timeout=5.0)
     db.row_factory = sqlite3.Row
-    if str(path) not in _prepared:
-        # WAL (kept in the file) lets the frontend read while the admin writes.
-        # The schema is created here, so a fresh install needs no "init-db"
-        # step; once per process, as every request opens a connection.
-        db.execute("PRAGMA journal_mode = WAL")
-        db.executescript(SCHEMA)
-        _prepared.add(str(path))
+    # WAL (kept in the file) lets the frontend read while the admin writes.
+    # The schema is created here, so a fresh install needs no "init-db" step.
+    # Both run on every new connection (rare: connection() keeps one per worker
+    # thread), so a database removed or replaced meanwhile is set up again.
+    db.execute("PRAGMA journal_mode = WAL")
+    db.executescript(SCHEMA)
     return db
 
 
@@ -52,10 +47,10 @@ def connection(path):
     """Return this worker thread's connection to the database at ``path``.
 
     Opening a connection and reading the schema cost more than a small request
-    itself, so each uWSGI worker keeps its connection. It is opened again when
-    the file was replaced or removed. (A backup copied over the file would be
-    read through the old -wal beside it; `subsite restore` goes through
-    SQLite's backup instead.)
+    itself, so each uWSGI worker keeps its connection. It is opened (and set
+    up) again when the file was replaced or removed. (A backup copied over the
+    file would be read through the old -wal beside it; `subsite restore` goes
+    through SQLite's backup instead.)
     """
     path = str(path)
     key = (os.getpid(), threading.get_ident(), path)

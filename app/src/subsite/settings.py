@@ -76,8 +76,11 @@ def parse(text, path="subsite.ini"):
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as error:
-        line = getattr(error, "lineno", None)
-        raise SettingsError(path, line, error.message.splitlines()[0]) from None
+        line, reason = getattr(error, "lineno", None), error.message.splitlines()[0]
+        if line is None and getattr(error, "errors", None):
+            # A ParsingError (a line without '=') lists (lineno, line) pairs instead.
+            line, reason = error.errors[0][0], "expected 'key = value'"
+        raise SettingsError(path, line, reason) from None
     if not parser.has_section(SECTION):
         raise SettingsError(path, None, f"there is no [{SECTION}] section")
     values = {}
@@ -108,9 +111,14 @@ def _convert(key, raw):
     if key in ("database", "uploads"):
         if not raw.startswith("/"):
             raise ValueError("it must be an absolute path")
-        return Path(raw)
+        return Path(_plain(raw, "an absolute path"))
+    return _plain(raw, "a socket path or host:port")
+
+
+def _plain(raw, what):
+    """Return ``raw`` if nginx's config can take it unquoted; else raise ValueError saying what it must be."""
     if not raw or any(c.isspace() or c in ";{}'\"" for c in raw):
-        raise ValueError("it must be a socket path or host:port without spaces, quotes, ';' or braces")
+        raise ValueError(f"it must be {what} without spaces, quotes, ';' or braces")
     return raw
 
 
@@ -133,13 +141,17 @@ def render_value(value):
 def load(path=None):
     """Read and parse the settings file at ``path`` (default: the installed one)."""
     path = path or layout.SETTINGS_FILE
+    return parse(read(path), path)
+
+
+def read(path):
+    """Return the text of the settings file at ``path``, or raise SettingsError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(path, None, "the file is missing; run 'dpkg-reconfigure subsite' to recreate it") from None
     except UnicodeDecodeError as error:
         raise SettingsError(path, None, f"the file is not UTF-8 ({error.reason})") from None
-    return parse(text, path)
 
 
 def with_prefix(text, new_prefix):

@@ -6,10 +6,11 @@ what and how), 3 an unexpected failure, 130 interrupted.
 
 import argparse
 import sys
+import traceback
 
 from .. import layout
 from . import backup, check, debconf, disable, password, prefix, setup, uwsgi_config
-from .common import FIX, INTERRUPTED, Refused
+from .common import FAILED, FIX, INTERRUPTED, Refused
 
 COMMANDS = (prefix, check, password, backup, setup, disable, debconf, uwsgi_config)
 
@@ -37,3 +38,7 @@ def main(argv=None):
         return FIX
     except KeyboardInterrupt:
         return INTERRUPTED
+    except Exception as error:
+        traceback.print_exc()
+        print(f"subsite: unexpected failure: {error}; please report it with the traceback above", file=sys.stderr)
+        return FAILED

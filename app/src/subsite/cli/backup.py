@@ -7,6 +7,7 @@ commands go through SQLite's online backup instead, which takes the app's
 locks and gives a consistent copy either way.
 """
 
+import itertools
 import os
 import sqlite3
 import time
@@ -35,10 +36,13 @@ def run_backup(args):
     try:
         _copy(_open_existing(database, readonly=True), sqlite3.connect(partial))
         os.chmod(partial, 0o600)
-        os.replace(partial, target)
+        os.link(partial, target)  # unlike a rename, fails if the target appeared meanwhile
+    except FileExistsError:
+        raise Refused(f"{target} already exists; name a new file. Nothing was written.") from None
     except (sqlite3.Error, OSError) as error:
-        partial.unlink(missing_ok=True)
         raise Refused(f"cannot back up {database} to {target}: {error}. Nothing was written.") from None
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"Backed up {database} to {target} ({_count_posts(target)} posts).")
     print(f"Uploaded images are files in {uploads}/; copy that directory as well.")
     return OK
@@ -51,13 +55,16 @@ def run_restore(args):
     database, uploads = _data_paths()
     source = args.file
     posts = _check_backup(source)
-    kept = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
+    kept = None
     try:
-        _copy(_open_existing(database, readonly=True), sqlite3.connect(kept))
-        os.chmod(kept, 0o600)
+        current = _open_existing(database, readonly=True)
+        # Created afresh: a kept copy from an earlier restore in the same second is never overwritten.
+        kept = _create_new(database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}"))
+        _copy(current, sqlite3.connect(kept))
     except (sqlite3.Error, OSError) as error:
-        kept.unlink(missing_ok=True)
-        raise Refused(f"cannot keep the current posts in {kept}: {error}. Nothing was changed.") from None
+        if kept is not None:
+            kept.unlink(missing_ok=True)
+        raise Refused(f"cannot keep the current posts beside {database}: {error}. Nothing was changed.") from None
     try:
         _copy(_connect(source, "ro"), _open_existing(database, readonly=False))
         # A backup from an older release may lack a table the workers made at their start.
@@ -78,6 +85,17 @@ def _data_paths():
     except settings.SettingsError as error:
         raise Refused(f"{error}. Nothing was done.") from None
     return Path(current.database), Path(current.uploads)
+
+
+def _create_new(path):
+    """Create an empty 0600 file at ``path``, or at path-2, path-3, ... if taken; return its path."""
+    for number in itertools.count(1):
+        name = path if number == 1 else path.with_name(f"{path.name}-{number}")
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except FileExistsError:
+            continue
+        return name
 
 
 def _open_existing(path, readonly):

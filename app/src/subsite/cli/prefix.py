@@ -38,8 +38,8 @@ def run(args):
     except prefix.PrefixError as error:
         raise Refused(f"the prefix {args.new!r} is refused: {error}. Nothing was changed.") from None
     path = layout.SETTINGS_FILE
-    old_text = path.read_text(encoding="utf-8")
     try:
+        old_text = settings.read(path)
         old = settings.parse(old_text, path)
     except settings.SettingsError as error:
         raise Refused(f"{error}\nFix the file first; nothing was changed.") from None

@@ -1,0 +1,61 @@
+"""The packaging's own logic that runs at build time, checked without a build."""
+
+import base64
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOP = Path(__file__).resolve().parents[2]
+
+
+def rules_variable(name):
+    """Return the value of the make variable ``name`` in debian/rules."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    show = f'show: ; @printf "%s" "$${name}"'
+    return subprocess.run(["make", "-s", "-f", "debian/rules", "--eval", show, "show"],
+                          cwd=TOP, check=True, capture_output=True, text=True).stdout
+
+
+def record_hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def test_the_venv_keeps_no_trace_of_the_build_directory(tmp_path):
+    build = "/work/build/build-x1y2z3/subsite/debian/subsite/opt/venvs/subsite"
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\ncommand = /usr/bin/python3.11 -m venv {build}\nversion = 3.11\n")
+    script = b"#!/opt/venvs/subsite/bin/python\nfrom subsite.cli import main\n"
+    (venv / "bin" / "subsite").write_bytes(script)
+    info = venv / "lib" / "python3.11" / "site-packages" / "subsite-1.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "direct_url.json").write_text('{"url": "file:///work/build/build-x1y2z3/subsite/app"}')
+    (info / "METADATA").write_text("Name: subsite\n")
+    (info / "RECORD").write_bytes(
+        b"../../../bin/subsite,sha256=pipsHashOfTheScriptWithTheBuildPath,280\r\n"
+        b"subsite-1.0.0.dist-info/METADATA,sha256=kept,14\r\n"
+        b"subsite-1.0.0.dist-info/direct_url.json,sha256=x,55\r\n"
+        b"subsite-1.0.0.dist-info/RECORD,,\r\n"
+    )
+    subprocess.run([sys.executable, "-c", rules_variable("FIX_VENV"), str(venv)], check=True)
+    assert (venv / "pyvenv.cfg").read_text() == "home = /usr/bin\nversion = 3.11\n"
+    assert not (info / "direct_url.json").exists()
+    assert (info / "RECORD").read_bytes() == (
+        f"../../../bin/subsite,{record_hash(script)},{len(script)}\r\n".encode()
+        + b"subsite-1.0.0.dist-info/METADATA,sha256=kept,14\r\n"
+        b"subsite-1.0.0.dist-info/RECORD,,\r\n"
+    )
+
+
+def test_postrm_leaves_the_debconf_purge_to_debhelper():
+    # dh_installdebconf adds db_purge at #DEBHELPER# (debian/templates exists);
+    # a second copy of our own ran it twice on every purge.
+    postrm = (TOP / "debian" / "postrm").read_text()
+    assert (TOP / "debian" / "templates").is_file()
+    assert "#DEBHELPER#" in postrm
+    assert "db_purge" not in postrm and "confmodule" not in postrm
