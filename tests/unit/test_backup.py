@@ -133,6 +133,18 @@ def test_restore_refuses_another_apps_database(database, tmp_path, capsys):
     assert titles(database) == ["first", "second"]
 
 
+def test_restore_refuses_a_link_in_place_of_the_database(database, tmp_path, capsys):
+    # The app's user can write beside the database: root must not write through its links.
+    backup = tmp_path / "board.db"
+    assert main(["backup", str(backup)]) == 0
+    elsewhere = tmp_path / "roots.db"
+    database.rename(elsewhere)
+    database.symlink_to(elsewhere)
+    assert main(["restore", str(backup)]) == 1
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert not list(database.parent.glob("*before-restore*"))
+
+
 def test_restore_gives_an_old_backup_the_current_tables(database, tmp_path):
     old = tmp_path / "old.db"
     conn = sqlite3.connect(old)

@@ -100,6 +100,9 @@ def _create_new(path):
 
 def _open_existing(path, readonly):
     """Open the app's database, which must exist: it is created by the app, owned by its user."""
+    if path.is_symlink():
+        # The app's user may write beside the database; root must not follow its links.
+        raise Refused(f"{path} is a symbolic link, not the app's database; move it away. Nothing was done.")
     if not path.is_file():
         raise Refused(f"there is no database at {path}; is subsite installed and its app started? Nothing was done.")
     return _connect(path, "ro" if readonly else "rw")
