@@ -3,6 +3,7 @@
 import re
 import subprocess
 
+import debbuild
 from machine import REPO_DIR, sh
 
 # Build tools that make the venv but are not shipped in it (debian/rules).
@@ -41,3 +42,12 @@ def test_no_build_tools_or_empty_dirs_in_the_venv(debs):
     names = contents(debs[0])
     assert not [n for n in names if re.search(r"/(bin/pip|site-packages/(pip|setuptools|wheel)[/-]|include/)", n)]
     assert any(n.endswith(".pyc") for n in names), "the venv ships its bytecode"
+
+
+def test_a_second_build_is_byte_identical(debs, tmp_path):
+    # Reproducible builds: no build directory, time or order ends up in the .deb
+    # (scripts/reproducible_venv.py). ``debs`` must be this tree's build.
+    again = debbuild.build(out=tmp_path / "again")
+    assert [deb.name for deb in again] == [deb.name for deb in debs]
+    for first, second in zip(debs, again):
+        assert first.read_bytes() == second.read_bytes(), f"{first.name} differs from a second build"
