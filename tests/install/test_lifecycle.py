@@ -144,6 +144,9 @@ def test_a_site_the_admin_disabled_stays_disabled(box):
     out = box.run("subsite prefix /moved").stdout
     assert "was not checked through nginx" in out, out
     box.wait_http("http://localhost:8081/moved/_health")
+    check = box.run("subsite check").stdout       # exits 0: nothing failed
+    assert "[SKIP] nginx site: /etc/nginx/sites-enabled/subsite is disabled" in check, check
+    assert "[FAIL]" not in check and "through nginx" not in check and "some were skipped" in check, check
     box.run(f"subsite prefix {PREFIX} && rm {OWN_SERVER} && ln -s ../sites-available/subsite"
             " /etc/nginx/sites-enabled/subsite && service nginx reload")
     serves_the_data(box)

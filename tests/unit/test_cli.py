@@ -115,6 +115,20 @@ def test_uwsgi_config_binds_the_socket_nginx_is_told(tmp_path, monkeypatch, caps
     assert "127.0.0.1:3031" in (tmp_path / "upstream.conf").read_text()
 
 
+def test_check_skips_do_not_fail_but_show_in_the_verdict(capsys):
+    from subsite.cli.check import Checklist
+
+    checks = Checklist()
+    checks.item("one", None)
+    assert checks.verdict() == "Verdict: all checks passed."
+    checks.skip("nginx site", "disabled")
+    assert checks.failed == 0 and checks.verdict() == "Verdict: no check failed; some were skipped."
+    checks.item("two", "broken", "mend it")
+    assert checks.verdict() == "Verdict: 1 check(s) failed."
+    assert capsys.readouterr().out.splitlines() == [
+        "[ OK ] one", "[SKIP] nginx site: disabled", "[FAIL] two: broken", "       Try fixing it: mend it"]
+
+
 CALLER = "from subsite.cli.uwsgi_config import caller_stderr as c; f = c(); f and f.write('seen by the caller')"
 # The middle process stands for Debian's init script: its stderr is the admin's,
 # the child's (uWSGI's, and so the exec'd command's) is /dev/null or the same.

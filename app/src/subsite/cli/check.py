@@ -1,7 +1,8 @@
 """`subsite check`: check the whole chain and print a checklist with a verdict.
 
-Each check prints OK or FAIL; a FAIL says how to fix it. The exit code is 0
-when every check passes and 1 otherwise.
+Each check prints OK or FAIL; a FAIL says how to fix it. The HTTP checks go
+through the package's nginx site and are skipped (SKIP) while it is disabled.
+The exit code is 0 when no check fails and 1 otherwise.
 """
 
 import grp
@@ -21,7 +22,7 @@ def add_parser(subs):
 
 class Checklist:
     def __init__(self):
-        self.failed = 0
+        self.failed = self.skipped = 0
 
     def item(self, title, problem, fix=""):
         """Print one line for a check; ``problem`` None means it passed."""
@@ -33,6 +34,17 @@ class Checklist:
         if fix:
             print(f"       Try fixing it: {fix}")
         return False
+
+    def skip(self, title, reason):
+        """Print one line for a check that does not apply here; it does not fail."""
+        self.skipped += 1
+        print(f"[SKIP] {title}: {reason}")
+
+    def verdict(self):
+        """The last line: whether anything failed, and whether anything was skipped."""
+        if self.failed:
+            return f"Verdict: {self.failed} check(s) failed."
+        return "Verdict: all checks passed." if not self.skipped else "Verdict: no check failed; some were skipped."
 
 
 def socket_problem(path):
@@ -60,8 +72,13 @@ def run(args):
 
     checks.item("uWSGI app enabled", None if layout.UWSGI_APP_LINK.exists() else f"{layout.UWSGI_APP_LINK} is missing",
                 "dpkg-reconfigure subsite")
-    checks.item("nginx site enabled", None if layout.NGINX_SITE_LINK.exists() else f"{layout.NGINX_SITE_LINK} is missing",
-                "dpkg-reconfigure subsite (or include snippets/subsite.conf in your own server block)")
+    site_enabled = layout.NGINX_SITE_LINK.exists()
+    if site_enabled:
+        checks.item("nginx site enabled", None)
+    else:
+        checks.skip("nginx site", f"{layout.NGINX_SITE_LINK} is disabled, so the HTTP checks are skipped: they ask "
+                    f"that site. If you did not mean to serve {layout.NGINX_SNIPPET} from your own server block: "
+                    f"ln -s ../sites-available/{layout.NGINX_SITE_FILE.name} {layout.NGINX_SITE_LINK}; service nginx reload")
     problem = nginx.test_config()
     checks.item("nginx configuration valid (nginx -t)", problem, "fix the file nginx names, then: service nginx reload")
     checks.item("nginx running", None if nginx.running() else "no nginx master process", "service nginx start")
@@ -86,8 +103,9 @@ def run(args):
         checks.item("nginx location matches the settings",
                     None if applied == values.prefix else f"nginx serves {applied!r}, the settings say {values.prefix!r}",
                     "service uwsgi restart")
-        http_checks(checks, values.prefix)
-    print("Verdict: all checks passed." if not checks.failed else f"Verdict: {checks.failed} check(s) failed.")
+        if site_enabled:
+            http_checks(checks, values.prefix)
+    print(checks.verdict())
     return OK if not checks.failed else FIX
 
 
