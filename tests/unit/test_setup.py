@@ -74,6 +74,9 @@ def test_ensure_dir_refuses_a_link_and_leaves_its_target(tmp_path):
     with pytest.raises(common.Refused, match="uploads should be a directory but is a link"):
         common.ensure_dir(tmp_path / "uploads", mode=0o755)
     assert private.stat().st_mode & 0o777 == 0o700
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(common.Refused, match="gone should be a directory"):
+        common.ensure_dir(tmp_path / "gone")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sets owners: needs root")

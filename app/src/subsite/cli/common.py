@@ -72,7 +72,10 @@ def ensure_dir(path, owner="root", group=None, mode=0o755):
     refused rather than followed: root never changes what a link points to.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        pass                    # a file or a dangling link: refused below
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
