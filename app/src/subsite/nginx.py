@@ -183,9 +183,14 @@ def reload():
     return None
 
 
+def site_enabled():
+    """Tell whether the package's site is enabled (the admin may serve the snippet from their own server)."""
+    return layout.NGINX_SITE_LINK.exists()
+
+
 def loaded_digest():
     """A digest of subsite's nginx files and whether its site is enabled."""
-    digest = hashlib.sha256(str(layout.NGINX_SITE_LINK.exists()).encode())
+    digest = hashlib.sha256(str(site_enabled()).encode())
     for path in (layout.NGINX_SITE_FILE, layout.NGINX_SNIPPET, layout.NGINX_MAP_FILE,
                  layout.NGINX_UPSTREAM_FILE, layout.NGINX_LOCATIONS_FILE):
         digest.update(path.read_bytes() if path.exists() else b"-")

@@ -12,7 +12,7 @@ import stat
 
 from .. import layout, nginx, services, settings
 from . import probe
-from .common import FIX, OK
+from .common import FIX, OK, link_to
 
 
 def add_parser(subs):
@@ -72,13 +72,13 @@ def run(args):
 
     checks.item("uWSGI app enabled", None if layout.UWSGI_APP_LINK.exists() else f"{layout.UWSGI_APP_LINK} is missing",
                 "dpkg-reconfigure subsite")
-    site_enabled = layout.NGINX_SITE_LINK.exists()
+    site_enabled = nginx.site_enabled()
     if site_enabled:
         checks.item("nginx site enabled", None)
     else:
         checks.skip("nginx site", f"{layout.NGINX_SITE_LINK} is disabled, so the HTTP checks are skipped: they ask "
                     f"that site. If you did not mean to serve {layout.NGINX_SNIPPET} from your own server block: "
-                    f"ln -s ../sites-available/{layout.NGINX_SITE_FILE.name} {layout.NGINX_SITE_LINK}; service nginx reload")
+                    f"ln -s {link_to(layout.NGINX_SITE_FILE)} {layout.NGINX_SITE_LINK}; service nginx reload")
     problem = nginx.test_config()
     checks.item("nginx configuration valid (nginx -t)", problem, "fix the file nginx names, then: service nginx reload")
     checks.item("nginx running", None if nginx.running() else "no nginx master process", "service nginx start")

@@ -65,6 +65,12 @@ def write_file(path, text, mode=0o644, group="root"):
     files.write_atomically(path, text, mode, gid=grp.getgrnam(group).gr_gid)
 
 
+def link_to(target):
+    """What an enable link (sites-enabled/X, apps-enabled/X) holds to point at ``target``: ../<its directory>/<its name>."""
+    target = Path(target)
+    return Path("..") / target.parent.name / target.name
+
+
 def ensure_dir(path, owner="root", group=None, mode=0o755):
     """Create the directory ``path`` if needed; give it ``owner``:``group`` (default: owner's group) and ``mode``.
 

@@ -48,7 +48,7 @@ def run(args):
     problem = apply(new)
     if problem is None:
         print(f"The app now answers under {new}/ (links under the old prefix {old.prefix}/ answer 404).")
-        if not site_enabled():
+        if not nginx.site_enabled():
             print(f"{layout.NGINX_SITE_LINK} is disabled, so this was not checked through nginx: "
                   f"check {new}{layout.HEALTH_PATH} on the server block that includes {layout.NGINX_SNIPPET}.")
         return OK
@@ -63,14 +63,9 @@ def apply(value):
     ok, output = services.restart_app()
     if not ok:
         return f"the uWSGI app did not start ({output or 'see ' + str(layout.UWSGI_LOG)})"
-    if not site_enabled():
+    if not nginx.site_enabled():
         return None     # no server of ours to ask; run() says so
     answer = probe.wait_for_health(value)
     if answer.status != 200:
         return f"{value}/_health answered {answer.status or 'nothing'} through nginx"
     return None
-
-
-def site_enabled():
-    """Tell whether the shipped nginx site, the one the probe asks, is enabled."""
-    return layout.NGINX_SITE_LINK.exists()

@@ -9,7 +9,7 @@ the app.
 from pathlib import Path
 
 from .. import layout, nginx, prefix, services, settings
-from .common import OK, Refused, ensure_dir, ensure_secret_key, render_settings, warn, write_file
+from .common import OK, Refused, ensure_dir, ensure_secret_key, link_to, render_settings, warn, write_file
 
 
 def add_parser(subs):
@@ -46,7 +46,7 @@ def enable(link, target):
     admin's: it is left alone, with a warning.
     """
     link, target = Path(link), Path(target)
-    relative = Path("..") / target.parent.name / target.name
+    relative = link_to(target)
     if link.is_symlink() and Path(link.readlink()) in (relative, target):
         return False
     if link.is_symlink() or link.exists():
