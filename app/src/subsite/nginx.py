@@ -12,10 +12,11 @@ import hashlib
 import os
 import re
 import subprocess
+import time
 from importlib import resources
 from pathlib import Path
 
-from . import files, layout
+from . import files, layout, services
 
 MARKER = "# subsite-prefix: "
 HEADER = """{marker}{prefix}
@@ -161,21 +162,31 @@ def test_config():
 
 def running():
     """Tell whether nginx's master process is alive."""
-    try:
-        pid = int(layout.NGINX_PIDFILE.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return True
+    return services.live_pid(layout.NGINX_PIDFILE) is not None
+
+
+# How long reload() waits for nginx to serve its new configuration.
+RELOAD_WAIT = 10.0
 
 
 def reload():
-    """Reload nginx through invoke-rc.d when it runs; return a warning or None."""
+    """Reload nginx through invoke-rc.d when it runs, and wait until it serves the
+    new configuration; return a warning or None.
+
+    A reload only signals nginx's master; for a moment after it the old workers
+    still take requests with the old configuration (the old prefix). Waiting
+    here means a `service uwsgi restart` or `subsite prefix` that returns is in
+    force in nginx too.
+    """
     if not running():
         return None
+    master = services.live_pid(layout.NGINX_PIDFILE)
+    old = serving_workers(master)
     done = subprocess.run(["invoke-rc.d", "nginx", "reload"], capture_output=True, text=True)
     if done.returncode != 0:
         return f"'invoke-rc.d nginx reload' failed: {(done.stderr or done.stdout).strip()}"
+    if master is not None and not wait_for_new_workers(master, old):
+        return f"nginx had not replaced its workers {RELOAD_WAIT:.0f} s after a reload; see /var/log/nginx/error.log"
     try:
         _write(layout.NGINX_LOADED_FILE, loaded_digest() + "\n")
     except OSError:
@@ -186,6 +197,35 @@ def reload():
 def site_enabled():
     """Tell whether the package's site is enabled (the admin may serve the snippet from their own server)."""
     return layout.NGINX_SITE_LINK.exists()
+
+
+def serving_workers(master):
+    """The pids of ``master``'s workers that still accept connections.
+
+    A worker told to stop retitles itself "worker process is shutting down"
+    just before it closes its listening sockets.
+    """
+    serving = set()
+    for pid in services.children(master):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if title.strip() == b"nginx: worker process":
+            serving.add(pid)
+    return serving
+
+
+def wait_for_new_workers(master, old, timeout=RELOAD_WAIT):
+    """Wait until workers other than ``old`` take the connections; return False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        serving = serving_workers(master)
+        if serving and not serving & old:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 def loaded_digest():

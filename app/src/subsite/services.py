@@ -38,14 +38,19 @@ def _run(command, env=None):
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
-def uwsgi_master_pid():
-    """Return the pid of the app's uWSGI master when it runs, else None."""
+def live_pid(pidfile):
+    """Return the pid written in ``pidfile`` when that process is alive, else None."""
     try:
-        pid = int(layout.UWSGI_PIDFILE.read_text().strip())
+        pid = int(Path(pidfile).read_text().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
     return pid
+
+
+def uwsgi_master_pid():
+    """Return the pid of the app's uWSGI master when it runs, else None."""
+    return live_pid(layout.UWSGI_PIDFILE)
 
 
 def restart_app():
@@ -70,7 +75,7 @@ def workers(master, wait=5.0):
 
 
 def children(pid):
-    """Return {pid: uid} of the direct children of ``pid`` (uWSGI's workers)."""
+    """Return {pid: uid} of the direct children of ``pid`` (a master's workers)."""
     found = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
