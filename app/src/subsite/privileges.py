@@ -48,13 +48,18 @@ def run_as(user, function, *args, expected=(), **kwargs):
     if not data:
         raise ChildFailed(f"the step run as {user} ended without a result "
                           f"(exit status {os.waitstatus_to_exitcode(status)})")
-    outcome = json.loads(data)
+    try:
+        outcome = json.loads(data)
+        if "result" not in outcome:
+            kind, message = str(outcome["kind"]), str(outcome["error"])
+    except (ValueError, TypeError, KeyError):
+        raise ChildFailed(f"the step run as {user} sent back something unreadable") from None
     if "result" in outcome:
         return outcome["result"]
-    for kind in expected:
-        if kind.__name__ == outcome["kind"]:
-            raise kind(outcome["error"])
-    raise ChildFailed(f"{outcome['kind']}: {outcome['error']}")
+    for expected_kind in expected:
+        if expected_kind.__name__ == kind:
+            raise expected_kind(message)
+    raise ChildFailed(f"{kind}: {message}")
 
 
 def drop_to(entry):
