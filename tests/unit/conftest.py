@@ -1,16 +1,29 @@
 """Fixtures: the combined app at several prefixes, a client that mounts it like uWSGI."""
 
 import secrets
+import sys
 from pathlib import Path
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from support import PASSWORD, PREFIXES, AuthActions, MountedClient
-from subsite import db
+from subsite import db, layout, services
 from subsite.admin import create_admin
 from subsite.application import make_application
 from subsite.frontend import create_frontend
+
+
+@pytest.fixture(autouse=True)
+def this_machine(monkeypatch, tmp_path_factory):
+    """Every test runs as on a machine without systemd whose uWSGI plugin embeds this Python.
+
+    Tests of the systemd paths set ``services.systemd_running`` themselves.
+    """
+    plugin = tmp_path_factory.mktemp("plugins") / "python3_plugin.so"
+    plugin.write_bytes(b"\x7fELF...libpython%d.%d.so.1.0\0..." % sys.version_info[:2])
+    monkeypatch.setattr(layout, "UWSGI_PYTHON_PLUGIN", plugin)
+    monkeypatch.setattr(services, "systemd_running", lambda: False)
 
 
 @pytest.fixture(scope="session")

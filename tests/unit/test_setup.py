@@ -80,14 +80,14 @@ def test_ensure_dir_refuses_a_link_and_leaves_its_target(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sets owners: needs root")
-def test_the_state_dir_is_roots_and_sticky(tmp_path, monkeypatch):
+def test_the_state_dir_is_sticky_and_roots_nginx_dir_apart(tmp_path, monkeypatch):
     from subsite.settings import Settings
 
     monkeypatch.setattr(layout, "STATE_DIR", tmp_path / "lib")
-    monkeypatch.setattr(layout, "NGINX_LOCATIONS_FILE", tmp_path / "lib" / "nginx" / "locations.conf")
+    monkeypatch.setattr(layout, "NGINX_DIR", tmp_path / "lib-nginx")
     setup.prepare_dirs(Settings(uploads=tmp_path / "lib" / "uploads"))
     web = pwd.getpwnam(layout.WEB_USER)
-    state, nginx_dir, uploads = (os.stat(tmp_path / "lib" / name) for name in ("", "nginx", "uploads"))
+    state, nginx_dir, uploads = (os.stat(tmp_path / name) for name in ("lib", "lib-nginx", "lib/uploads"))
     assert (state.st_uid, state.st_gid, state.st_mode & 0o7777) == (0, web.pw_gid, 0o1770)
     assert (nginx_dir.st_uid, nginx_dir.st_mode & 0o7777) == (0, 0o755)
     assert (uploads.st_uid, uploads.st_mode & 0o7777) == (web.pw_uid, 0o755)

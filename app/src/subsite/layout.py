@@ -14,30 +14,49 @@ SETTINGS_FILE = ETC_DIR / f"{NAME}.ini"
 SECRET_KEY_FILE = ETC_DIR / "secret-key"
 PASSWORD_FILE = ETC_DIR / "admin-password"
 
+# The app's data: www-data may write here (SQLite's -wal and -shm beside the
+# database), so root never acts inside it (see privileges.py).
 STATE_DIR = Path("/var/lib") / NAME
 DATABASE_FILE = STATE_DIR / f"{NAME}.db"
 UPLOADS_DIR = STATE_DIR / "uploads"
-# Generated from the settings; its first line records the prefix in force.
-NGINX_LOCATIONS_FILE = STATE_DIR / "nginx" / "locations.conf"
-# Generated too: the uWSGI upstream, included at nginx's http level by conf.d/subsite.conf.
-NGINX_UPSTREAM_FILE = STATE_DIR / "nginx" / "upstream.conf"
+
+# What root generates from the settings: root's alone (0755), outside the data,
+# because nginx's root master loads the files in it.
+NGINX_DIR = Path("/var/lib") / f"{NAME}-nginx"
+# The locations (server level); its first line records the prefix in force.
+NGINX_LOCATIONS_FILE = NGINX_DIR / "locations.conf"
+# The uWSGI upstream, included at nginx's http level by conf.d/subsite.conf.
+NGINX_UPSTREAM_FILE = NGINX_DIR / "upstream.conf"
+# A digest of subsite's nginx files as nginx last loaded them (see `subsite setup`).
+NGINX_LOADED_FILE = NGINX_DIR / "loaded.sha256"
 # The prefix debconf and the settings file last agreed on (see `subsite debconf-value`).
-DEBCONF_SYNCED_FILE = STATE_DIR / "debconf-prefix"
+DEBCONF_SYNCED_FILE = NGINX_DIR / "debconf-prefix"
+# Where release 1.0.0 kept the generated nginx files, inside the data directory.
+OLD_NGINX_DIR = STATE_DIR / "nginx"
+OLD_DEBCONF_SYNCED_FILE = STATE_DIR / "debconf-prefix"
 
 # Debian's uwsgi init script names an app's socket, pid and log after the file
-# in /etc/uwsgi/apps-enabled (see /usr/share/uwsgi/conf/default.ini).
+# in /etc/uwsgi/apps-enabled (see /usr/share/uwsgi/conf/default.ini). Under
+# systemd the units below run the same app file and listen on the same socket.
 UWSGI_APP_FILE = Path("/etc/uwsgi/apps-available") / f"{NAME}.ini"
 UWSGI_APP_LINK = Path("/etc/uwsgi/apps-enabled") / f"{NAME}.ini"
-UWSGI_SOCKET = Path("/run/uwsgi/app") / NAME / "socket"
-UWSGI_PIDFILE = Path("/run/uwsgi/app") / NAME / "pid"
+UWSGI_RUN_DIR = Path("/run/uwsgi/app") / NAME
+UWSGI_SOCKET = UWSGI_RUN_DIR / "socket"
+UWSGI_PIDFILE = UWSGI_RUN_DIR / "pid"
 UWSGI_LOG = Path("/var/log/uwsgi/app") / f"{NAME}.log"
+# uWSGI's python3 plugin: the Python it embeds must be the venv's.
+UWSGI_PYTHON_PLUGIN = Path("/usr/lib/uwsgi/plugins/python3_plugin.so")
+VENV_DIR = Path("/opt/venvs") / NAME
+
+# Under systemd: the socket (systemd listens, so restarts queue requests) and the app.
+SYSTEMD_SOCKET = f"{NAME}.socket"
+SYSTEMD_SERVICE = f"{NAME}.service"
+SYSTEMD_UNITS = (SYSTEMD_SOCKET, SYSTEMD_SERVICE)
 
 NGINX_SITE_FILE = Path("/etc/nginx/sites-available") / NAME
 NGINX_SITE_LINK = Path("/etc/nginx/sites-enabled") / NAME
 NGINX_SNIPPET = Path("/etc/nginx/snippets") / f"{NAME}.conf"
 NGINX_MAP_FILE = Path("/etc/nginx/conf.d") / f"{NAME}.conf"
-# A digest of the nginx files above as nginx last loaded them (see `subsite setup`).
-NGINX_LOADED_FILE = STATE_DIR / "nginx" / "loaded.sha256"
 NGINX_PIDFILE = Path("/run/nginx.pid")
 
 # Facts the app and the nginx locations generated for it share.

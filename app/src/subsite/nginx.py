@@ -4,13 +4,16 @@ The package ships static conffiles: a site (/etc/nginx/sites-available/subsite),
 a snippet (/etc/nginx/snippets/subsite.conf) that includes the generated
 locations file, and conf.d/subsite.conf, which includes the generated upstream
 at the http level. Only the generated files follow the settings, and they are
-only ever replaced after ``nginx -t`` accepted them.
+only ever replaced after ``nginx -t`` accepted them. They live in a directory
+of root's alone (layout.NGINX_DIR), and nginx is never reloaded while one of
+them could have been written by anyone else.
 """
 
 import dataclasses
 import hashlib
 import os
 import re
+import stat
 import subprocess
 import time
 from importlib import resources
@@ -141,14 +144,78 @@ def render(settings):
     return text + APP.format(**values)
 
 
+def _generated_text(path, default):
+    """The text of a generated file: ``path``, else ``default`` in release 1.0.0's place; None if neither."""
+    for candidate in (path,) if path else (default, layout.OLD_NGINX_DIR / default.name):
+        try:
+            return Path(candidate).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+    return None
+
+
 def applied_prefix(path=None):
     """Return the prefix nginx was last configured for, or None."""
-    path = path or layout.NGINX_LOCATIONS_FILE
+    text = _generated_text(path, layout.NGINX_LOCATIONS_FILE)
+    first = (text or "").partition("\n")[0]
+    return first[len(MARKER):] if first.startswith(MARKER) else None
+
+
+def applied_upstream(path=None):
+    """Return the socket nginx was last configured to pass requests to (as in Settings.upstream), or None."""
+    found = re.search(r"^\s*server\s+(\S+)\s+max_fails", _generated_text(path, layout.NGINX_UPSTREAM_FILE) or "",
+                      re.MULTILINE)
+    return found[1] if found else None
+
+
+# conffiles kept from release 1.0.0 (an admin's edit) include the generated
+# files from the old place, inside the data directory: {conffile: generated file}.
+LEGACY_INCLUDES = {layout.NGINX_MAP_FILE: layout.NGINX_UPSTREAM_FILE,
+                   layout.NGINX_SNIPPET: layout.NGINX_LOCATIONS_FILE}
+
+
+def legacy_copies():
+    """Return {old path: generated file} for each conffile that still includes the old place."""
+    found = {}
+    for conffile, generated in LEGACY_INCLUDES.items():
+        try:
+            text = conffile.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if f"{layout.OLD_NGINX_DIR}/" in text:
+            found[layout.OLD_NGINX_DIR / generated.name] = generated
+    return found
+
+
+def untrusted(path):
+    """Say why nginx's root master must not load ``path`` (not root's, writable by others, a link), or None."""
     try:
-        first = Path(path).read_text(encoding="utf-8").partition("\n")[0]
+        info = os.lstat(path)
     except FileNotFoundError:
         return None
-    return first[len(MARKER):] if first.startswith(MARKER) else None
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symbolic link"
+    if info.st_uid != 0:
+        return f"{path} belongs to uid {info.st_uid}, not root"
+    if info.st_mode & 0o022:
+        return f"{path} is writable by others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+def generated_files():
+    """Every file of ours nginx loads, and the directories holding them."""
+    paths = [layout.NGINX_UPSTREAM_FILE, layout.NGINX_LOCATIONS_FILE, *legacy_copies()]
+    return [*dict.fromkeys(p.parent for p in paths), *paths]
+
+
+def trust_problem():
+    """Say which generated file nginx must not load, and what to do; None when all are root's alone."""
+    for path in generated_files():
+        problem = untrusted(path)
+        if problem:
+            return (f"{problem}, so nginx was not reloaded (its root master would load it). "
+                    f"Remove it, then run: dpkg-reconfigure {layout.NAME}")
+    return None
 
 
 def test_config():
@@ -180,6 +247,9 @@ def reload():
     """
     if not running():
         return None
+    problem = trust_problem()
+    if problem:
+        return problem
     master = services.live_pid(layout.NGINX_PIDFILE)
     old = serving_workers(master)
     done = subprocess.run(["invoke-rc.d", "nginx", "reload"], capture_output=True, text=True)
@@ -267,6 +337,12 @@ def apply(settings, path=None, upstream_path=None):
     """
     files = {Path(upstream_path or layout.NGINX_UPSTREAM_FILE): render_upstream(settings),
              Path(path or layout.NGINX_LOCATIONS_FILE): render(settings)}
+    if path is None:
+        for old_path, generated in legacy_copies().items():
+            files[old_path] = files[generated]
+    problem = trust_problem() if path is None else None
+    if problem:
+        raise NginxError(problem)
     old = {p: p.read_text(encoding="utf-8") if p.exists() else None for p in files}
     if all(old[p] == text for p, text in files.items()):
         return Outcome(changed=False)
@@ -286,7 +362,7 @@ def apply(settings, path=None, upstream_path=None):
 
 
 def _write(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     files.write_atomically(path, text)
 
 

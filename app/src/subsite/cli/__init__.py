@@ -9,10 +9,10 @@ import sys
 import traceback
 
 from .. import layout
-from . import backup, check, debconf, disable, password, prefix, setup, uwsgi_config
+from . import backup, check, debconf, disable, password, prefix, reload, setup, uwsgi_config
 from .common import FAILED, FIX, INTERRUPTED, Refused
 
-COMMANDS = (prefix, check, password, backup, setup, disable, debconf, uwsgi_config)
+COMMANDS = (prefix, check, password, backup, setup, reload, disable, debconf, uwsgi_config)
 
 
 def parser():

@@ -11,7 +11,7 @@ import pwd
 import stat
 
 from .. import layout, nginx, services, settings
-from . import probe
+from . import probe, uwsgi_config
 from .common import FIX, OK, link_to
 
 
@@ -70,8 +70,19 @@ def run(args):
         checks.item("settings", str(error), "correct that line, then run: service uwsgi restart")
         values = None
 
-    checks.item("uWSGI app enabled", None if layout.UWSGI_APP_LINK.exists() else f"{layout.UWSGI_APP_LINK} is missing",
-                "dpkg-reconfigure subsite")
+    if services.systemd_running():
+        enabled = services.systemctl("is-enabled", "--quiet", layout.SYSTEMD_SOCKET)[0]
+        checks.item(f"{' and '.join(layout.SYSTEMD_UNITS)} enabled", None if enabled else "they are disabled",
+                    "dpkg-reconfigure subsite")
+    else:
+        checks.item("uWSGI app enabled", None if layout.UWSGI_APP_LINK.exists()
+                    else f"{layout.UWSGI_APP_LINK} is missing", "dpkg-reconfigure subsite")
+    try:
+        uwsgi_config.check_python()
+        checks.item("uWSGI's python3 plugin runs the virtualenv's Python", None)
+    except uwsgi_config.StartRefused as error:
+        checks.item("uWSGI's python3 plugin runs the virtualenv's Python", str(error))
+    checks.item("nginx loads only root's files of subsite's", nginx.trust_problem())
     site_enabled = nginx.site_enabled()
     if site_enabled:
         checks.item("nginx site enabled", None)
@@ -83,8 +94,13 @@ def run(args):
     checks.item("nginx configuration valid (nginx -t)", problem, "fix the file nginx names, then: service nginx reload")
     checks.item("nginx running", None if nginx.running() else "no nginx master process", "service nginx start")
     master = services.uwsgi_master_pid()
-    checks.item("uWSGI app running", None if master else f"no live process in {layout.UWSGI_PIDFILE}",
-                f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
+    if services.systemd_running():
+        checks.item(f"uWSGI app running ({layout.SYSTEMD_SERVICE})", None if master else "it is not running",
+                    f"systemctl restart {layout.SYSTEMD_SERVICE}; the reason is in: "
+                    f"systemctl status {layout.SYSTEMD_SERVICE}")
+    else:
+        checks.item("uWSGI app running", None if master else f"no live process in {layout.UWSGI_PIDFILE}",
+                    f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
     if master:
         workers = services.workers(master)
         root = [pid for pid, uid in workers.items() if uid == 0]

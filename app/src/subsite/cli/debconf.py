@@ -5,6 +5,7 @@ the last configure is read back into debconf. A debconf answer changed since
 then (a preseed for dpkg-reconfigure) is kept, and the postinst writes it.
 """
 
+import os
 import sys
 
 from .. import layout, prefix, settings
@@ -23,15 +24,24 @@ def choose(current, synced, in_file):
     return in_file
 
 
+def read_synced():
+    """The prefix debconf and the settings last agreed on (release 1.0.0 kept it in the data directory)."""
+    for path in (layout.DEBCONF_SYNCED_FILE, layout.OLD_DEBCONF_SYNCED_FILE):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, encoding="utf-8") as handle:
+                return handle.read(1024).strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+    return None
+
+
 def run(args):
     try:
         in_file = settings.load().prefix
     except settings.SettingsError:
         in_file = None
-    try:
-        synced = layout.DEBCONF_SYNCED_FILE.read_text(encoding="utf-8").strip()
-    except OSError:
-        synced = None
+    synced = read_synced()
     value = choose(args.current, synced, in_file)
     try:
         value = prefix.normalize(value)

@@ -14,7 +14,13 @@ def add_parser(subs):
 
 
 def run(args):
-    if layout.UWSGI_APP_LINK.exists():
+    if services.systemd_running():
+        ok, output = services.app("stop")
+        if not ok:
+            warn(f"stopping {' and '.join(layout.SYSTEMD_UNITS)} failed: {output}")
+        services.helper("disable")
+    if layout.UWSGI_APP_LINK.exists() or services.init_script_master_pid():
+        # Without systemd; or an instance release 1.0.0 started before systemd's units took over.
         services.invoke("uwsgi", "stop", layout.NAME)
     layout.UWSGI_APP_LINK.unlink(missing_ok=True)
     layout.NGINX_SITE_LINK.unlink(missing_ok=True)

@@ -6,9 +6,11 @@ enable_app), tests nginx's configuration before every reload, and (re)starts
 the app.
 """
 
+import shutil
 from pathlib import Path
 
 from .. import layout, nginx, prefix, services, settings
+from . import uwsgi_config
 from .common import OK, Refused, ensure_dir, ensure_secret_key, link_to, render_settings, warn, write_file
 
 
@@ -69,31 +71,82 @@ def enable_nginx_site():
 
 
 def enable_app():
-    """Enable the uWSGI app, and the nginx site with it; return True when the site was enabled now.
+    """Enable the app, and the nginx site with it; return True when the site was enabled now.
 
     The site goes in only when the app does: on the first install, or after
     `subsite disable` (the prerm's remove) took both out. While the app stays
     enabled (an upgrade, dpkg-reconfigure), a site the admin disabled, to serve
-    subsite from their own server block, stays disabled.
+    subsite from their own server block, stays disabled. Under systemd the app
+    is its units; without, Debian's uwsgi init script runs it from apps-enabled.
     """
-    if not enable(layout.UWSGI_APP_LINK, layout.UWSGI_APP_FILE):
-        return False
-    return enable_nginx_site()
+    if services.systemd_running():
+        newly = not layout.UWSGI_APP_LINK.is_symlink() and not units_enabled()
+        services.systemctl("daemon-reload")         # the units may be new
+        ok, output = services.helper("enable")
+        if not ok:
+            raise Refused(f"could not enable {' and '.join(layout.SYSTEMD_UNITS)}: {output}")
+    else:
+        newly = enable(layout.UWSGI_APP_LINK, layout.UWSGI_APP_FILE)
+    return enable_nginx_site() if newly else False
+
+
+def units_enabled():
+    """Tell whether the app's systemd units are enabled."""
+    return services.systemctl("is-enabled", "--quiet", layout.SYSTEMD_SOCKET)[0]
 
 
 def prepare_dirs(values):
-    """Create the data directories; root's files in them stay out of www-data's reach.
+    """Create the data directories, and root's own beside them.
 
     The database's directory must let www-data create files (SQLite's -wal and
-    -shm beside it), yet root keeps nginx's includes and debconf's record
-    there too. So it is root's, group www-data, sticky (1770): www-data may add
-    files but not rename or remove root's. nginx/ is made before www-data may
-    write at all.
+    -shm beside it), so it is root's, group www-data, sticky (1770): www-data
+    may add files but not rename or remove root's. What root generates for
+    nginx lives apart, in a directory of root's alone.
     """
-    ensure_dir(layout.STATE_DIR)
-    ensure_dir(layout.NGINX_LOCATIONS_FILE.parent)
+    ensure_dir(layout.NGINX_DIR)
     ensure_dir(layout.STATE_DIR, group=layout.WEB_USER, mode=0o1770)
     ensure_dir(values.uploads, owner=layout.WEB_USER, mode=0o755)
+
+
+def drop_old_nginx_dir():
+    """Remove release 1.0.0's generated files from the data directory once no conffile includes them."""
+    if nginx.legacy_copies():
+        warn(f"{', '.join(map(str, nginx.LEGACY_INCLUDES))}: your copy still includes files from "
+             f"{layout.OLD_NGINX_DIR}/, inside the directory www-data may write to. subsite keeps them up to "
+             f"date there until you take this release's version of the file (<file>.dpkg-dist, or "
+             f"'apt install --reinstall -o Dpkg::Options::=--force-confnew subsite').")
+        return
+    layout.OLD_DEBCONF_SYNCED_FILE.unlink(missing_ok=True)
+    if layout.OLD_NGINX_DIR.is_dir() and not layout.OLD_NGINX_DIR.is_symlink():
+        shutil.rmtree(layout.OLD_NGINX_DIR)       # removes links, never follows them
+
+
+def start_app(values, served):
+    """Start the app, or reload it gracefully when the prefix and socket in force stay as they are."""
+    if services.systemd_running() and (layout.UWSGI_APP_LINK.is_symlink() or services.init_script_master_pid()):
+        return take_over_from_init_script()
+    if services.systemd_running():
+        services.systemctl("reset-failed", layout.SYSTEMD_SERVICE)   # a start limit hit before
+    if services.uwsgi_master_pid() and served == (values.prefix, values.upstream):
+        return services.reload_app()
+    return services.restart_app()
+
+
+def take_over_from_init_script():
+    """Move an app Debian's init script runs (release 1.0.0, or before systemd) to subsite's units.
+
+    systemd's socket takes the socket's path first, so new requests wait for
+    subsite.service; the old instance then finishes what it had and ends. The
+    run directory it made for www-data becomes root's before systemd binds there.
+    """
+    old = services.init_script_master_pid()
+    uwsgi_config.take_back_run_dir(keep=True)
+    layout.UWSGI_APP_LINK.unlink(missing_ok=True)
+    ok, output = services.app("start")
+    if old:
+        services.retire_init_script_master(old)
+        layout.UWSGI_PIDFILE.unlink(missing_ok=True)
+    return ok, output
 
 
 def run(args):
@@ -107,6 +160,7 @@ def run(args):
     prepare_dirs(values)
     ensure_secret_key()
     write_file(layout.DEBCONF_SYNCED_FILE, values.prefix + "\n")
+    served = (nginx.applied_prefix(), nginx.applied_upstream())
 
     try:
         outcome = nginx.apply(values)
@@ -123,16 +177,13 @@ def run(args):
             warn(note)
     if outcome.warning and not problem:
         warn(outcome.warning)
+    drop_old_nginx_dir()
 
-    # A graceful reload keeps requests flowing; only a new prefix needs a start.
-    if services.uwsgi_master_pid() and nginx.applied_prefix() == values.prefix and not outcome.changed:
-        ok, output = services.reload_app()
-    else:
-        ok, output = services.restart_app()
+    ok, output = start_app(values, served)
     if not ok:
         warn(f"the uWSGI app did not start; see {layout.UWSGI_LOG} and run 'subsite check'.\n{output}")
     elif not services.uwsgi_master_pid():
-        # invoke-rc.d answers 0 when policy-rc.d forbids starting services.
+        # invoke-rc.d and deb-systemd-invoke answer 0 when policy-rc.d forbids starting services.
         warn("the uWSGI app is not running (was starting services forbidden?); "
-             "start it with: service uwsgi start subsite")
+             f"start it with: {services.start_hint()}")
     return OK

@@ -1,39 +1,59 @@
 """`subsite uwsgi-config`: what uWSGI runs, through ``ini = exec://``, at every start.
 
-uWSGI reads this command's output as configuration before it daemonizes, so a
-refused prefix makes `service uwsgi restart` fail at once and nothing serves a
-wrong mount. As root (a start) it also brings nginx's locations in line with
-the settings. As www-data (a graceful reload) it cannot touch nginx, so it
-keeps the prefix nginx serves and says that a restart is needed to move it.
+uWSGI reads this command's output as configuration before it serves, so a
+refused prefix makes the start fail at once and nothing serves a wrong mount.
+The root step of a start checks the settings and the Python uWSGI embeds,
+and brings nginx's locations in line with the settings:
+
+- without systemd, Debian's init script starts uWSGI as root, and this command
+  does that step itself before printing the mount;
+- under systemd, subsite.service runs ``subsite uwsgi-config --apply`` as root
+  first (ExecStartPre=+), and uWSGI, already www-data, runs it only for the mount.
+
+As www-data (systemd, or a graceful reload) it cannot touch nginx, so it prints
+the prefix nginx serves and says when the settings want another one.
 """
 
 import datetime
+import grp
 import os
+import pwd
+import re
+import shutil
+import stat
 import sys
 from pathlib import Path
 
-from .. import layout, nginx, settings
+from .. import layout, nginx, services, settings
 
 # What uWSGI mounts; SCRIPT_NAME is the prefix thanks to manage-script-name.
 MOUNT = "[uwsgi]\nmount = {prefix}=subsite.wsgi:application\n"
-# Another socket from the settings, which nginx's upstream names. uWSGI binds
-# Debian's default (layout.UWSGI_SOCKET, from its default.ini) in any case.
+# Another socket from the settings, which nginx's upstream names. uWSGI listens
+# on Debian's default (layout.UWSGI_SOCKET) in any case.
 SOCKET = "socket = {socket}\n"
-# A refusal: uWSGI exits non-zero before it daemonizes.
+# A refusal: uWSGI exits non-zero before it serves.
 ABORT = "[uwsgi]\nexec-asap = /bin/false\n"
+# Debian's init script names the app it starts in uWSGI's environment.
+INIT_SCRIPT_APP = "UWSGI_DEB_CONFNAME"
+
+
+class StartRefused(Exception):
+    """The app must not start; str() says why and what to do."""
 
 
 def add_parser(subs):
     parser = subs.add_parser("uwsgi-config", help="print uWSGI's mount (run by uWSGI itself at start)")
+    parser.add_argument("--apply", action="store_true",
+                        help="only the root step of a start, printing nothing (systemd's ExecStartPre)")
     parser.set_defaults(run=run)
 
 
 def tell_admin(message):
-    """Say ``message`` on stderr, to whoever started uWSGI, and in the app's uWSGI log."""
+    """Say ``message`` on stderr (the journal, under systemd), to whoever started uWSGI, and in the app's log."""
     text = f"subsite: {message}\n"
     sys.stderr.write(text)
     sys.stderr.flush()
-    caller = caller_stderr()
+    caller = None if services.systemd_running() else caller_stderr()
     if caller is not None:
         with caller:
             caller.write(text)
@@ -75,24 +95,112 @@ def caller_stderr():
 
 
 def run(args):
-    if os.geteuid() != 0:
-        return reload_as_user()
+    try:
+        check_python()
+        if os.geteuid() != 0:
+            return reload_as_user(args)
+        values = prepare_start()
+    except StartRefused as error:
+        tell_admin(f"refusing to start: {error}")
+        if not args.apply:
+            print(ABORT, end="")
+        return 1
+    if not args.apply:
+        print(config(values.prefix, values.socket), end="")
+    return 0
+
+
+def prepare_start():
+    """The root step of a start: settings, run directory, log file, nginx; return the Settings."""
     try:
         values = settings.load()
     except settings.SettingsError as error:
-        tell_admin(f"refusing to start: {error}\nFix that line (see subsite(8)), then run: service uwsgi restart")
-        print(ABORT, end="")
-        return 1
+        raise StartRefused(f"{error}\nFix that line (see subsite(8)), then run: service uwsgi restart") from None
+    if services.systemd_running():
+        open_log_for_app()
+    elif os.environ.get(INIT_SCRIPT_APP) == layout.NAME:
+        take_back_run_dir()
     try:
         outcome = nginx.apply(values)
     except nginx.NginxError as error:
-        tell_admin(f"refusing to start: {error}")
-        print(ABORT, end="")
-        return 1
+        raise StartRefused(str(error)) from None
     if outcome.warning:
         tell_admin(f"warning: {outcome.warning}")
-    print(config(values.prefix, values.socket), end="")
-    return 0
+    return values
+
+
+def plugin_python(plugin=None):
+    """Return the Python version ("3.13") uWSGI's python3 plugin embeds, or None if it is missing."""
+    try:
+        data = Path(plugin or layout.UWSGI_PYTHON_PLUGIN).read_bytes()
+    except OSError:
+        return None
+    found = re.search(rb"libpython(3\.\d+)", data)
+    return found[1].decode() if found else None
+
+
+def check_python(plugin=None):
+    """Refuse to start when uWSGI's Python is not the one the venv was built for.
+
+    After a Debian release upgrade uWSGI's plugin embeds the new python3 while
+    a venv built for the old one fails to import: refuse with the fix instead.
+    """
+    venv = "%d.%d" % sys.version_info[:2]
+    embedded = plugin_python(plugin)
+    if embedded is None:
+        raise StartRefused(f"{plugin or layout.UWSGI_PYTHON_PLUGIN} is missing or unreadable; "
+                           "install it: apt install uwsgi-plugin-python3")
+    if embedded != venv:
+        raise StartRefused(f"subsite's virtualenv ({layout.VENV_DIR}) is built for Python {venv} but uWSGI's "
+                           f"python3 plugin embeds Python {embedded}. Install the subsite package built for "
+                           "this Debian release (apt update && apt install subsite); it restarts the app.")
+
+
+def take_back_run_dir(keep=False):
+    """Make the run directory Debian's init script made for the app root's again, and empty (unless ``keep``).
+
+    The script creates it owned by the app's user (www-data), then as root lets
+    uWSGI write the pid file there and chowns it, following links: any www-data
+    process could put a link to /etc/shadow in its place. This runs in uWSGI
+    before either, so root only ever acts in a directory of its own. ``keep``
+    leaves a running instance's socket and pid file (subsite setup's move to systemd).
+    """
+    try:
+        fd = os.open(layout.UWSGI_RUN_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    except OSError:
+        raise StartRefused(f"{layout.UWSGI_RUN_DIR} should be a directory but is a link or a file; "
+                           "remove it, then run: service uwsgi restart") from None
+    try:
+        os.fchown(fd, 0, 0)
+        os.fchmod(fd, 0o755)
+        for name in [] if keep else os.listdir(fd):
+            # Leftovers of a killed instance, or whatever www-data put there.
+            if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                shutil.rmtree(name, dir_fd=fd)
+            else:
+                os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def open_log_for_app():
+    """Create the app's log file for uWSGI, which runs as www-data under systemd, without following a link."""
+    fd = os.open(layout.UWSGI_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o640)
+    try:
+        os.fchown(fd, pwd.getpwnam(layout.WEB_USER).pw_uid, _gid("adm"))
+        os.fchmod(fd, 0o640)
+    finally:
+        os.close(fd)
+
+
+def _gid(group):
+    """The gid of ``group`` (Debian's log readers, adm), else root's."""
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return 0
 
 
 def config(prefix, socket):
@@ -101,8 +209,10 @@ def config(prefix, socket):
     return MOUNT.format(prefix=prefix) + extra
 
 
-def reload_as_user():
-    """Keep the prefix nginx serves: only a start, as root, may move it."""
+def reload_as_user(args):
+    """Keep the prefix nginx serves: only the root step of a start may move it."""
+    if args.apply:
+        raise StartRefused("--apply is the root step of a start; run it as root")
     applied = nginx.applied_prefix()
     try:
         values = settings.load()
