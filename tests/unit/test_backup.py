@@ -1,10 +1,21 @@
+import os
+import pwd
 import sqlite3
+import tempfile
 from types import SimpleNamespace
 
 import pytest
 
-from subsite import db, layout
+from subsite import db, dbcopy, layout
 from subsite.cli import main
+
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+@pytest.fixture(autouse=True)
+def web_user_is_me(monkeypatch):
+    """The steps run as the web user run as the user running the tests (see the tests as root below)."""
+    monkeypatch.setattr(layout, "WEB_USER", ME)
 
 
 @pytest.fixture
@@ -20,9 +31,13 @@ def database(tmp_path, monkeypatch):
 
 
 def add_posts(path, *titles):
-    with db.connect(path) as conn:
-        for title in titles:
-            conn.execute("INSERT INTO posts (title, body) VALUES (?, 'text')", (title,))
+    conn = db.connect(path)
+    try:
+        with conn:
+            for title in titles:
+                conn.execute("INSERT INTO posts (title, body) VALUES (?, 'text')", (title,))
+    finally:
+        conn.close()  # the last connection to go removes -wal and -shm
 
 
 def titles(path):
@@ -79,21 +94,63 @@ def test_backup_never_overwrites_a_file(database, tmp_path, capsys):
     assert existing.read_text() == "keep me"
 
 
-def test_backup_never_overwrites_a_file_made_while_it_copies(database, tmp_path, monkeypatch, capsys):
-    from subsite.cli import backup
-
-    target = tmp_path / "copy.db"
-    copy = backup._copy
-
-    def copy_while_someone_writes_the_target(source, destination):
-        copy(source, destination)
-        target.write_text("made meanwhile")
-
-    monkeypatch.setattr(backup, "_copy", copy_while_someone_writes_the_target)
-    assert main(["backup", str(target)]) == 1
+def test_backup_never_writes_through_a_link_at_the_target(database, tmp_path, capsys):
+    victim = tmp_path / "authorized_keys"
+    link = tmp_path / "copy.db"
+    link.symlink_to(victim)
+    assert main(["backup", str(link)]) == 1
     assert "already exists; name a new file. Nothing was written." in capsys.readouterr().err
-    assert target.read_text() == "made meanwhile"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.db", "data", "subsite.ini"]
+    assert not victim.exists() and link.is_symlink()
+    victim.write_text("keep me")
+    assert main(["backup", str(link)]) == 1
+    assert victim.read_text() == "keep me"
+
+
+def test_backup_writes_nothing_beside_the_target(database, tmp_path):
+    # Whoever may write the target's directory (anyone, for /tmp) could plant a
+    # link at any other name root wrote there: root writes only the new target.
+    victim = tmp_path / "authorized_keys"
+    (tmp_path / ".copy.db.partial").symlink_to(victim)
+    assert main(["backup", str(tmp_path / "copy.db")]) == 0
+    assert not victim.exists() and (tmp_path / ".copy.db.partial").is_symlink()
+    assert titles(tmp_path / "copy.db") == ["first", "second"]
+
+
+def test_a_failed_backup_removes_the_file_it_created(database, tmp_path, monkeypatch, capsys):
+    def count_fails(path):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(dbcopy, "_count_posts", count_fails)  # in the child too: it is forked
+    assert main(["backup", str(tmp_path / "copy.db")]) == 1
+    assert "disk I/O error. Nothing was written." in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "subsite.ini"]
+
+
+def test_backup_says_when_the_web_user_has_no_temporary_directory(database, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    assert main(["backup", str(tmp_path / "copy.db")]) == 1
+    assert "cannot make a temporary directory as the app's user" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "subsite.ini"]
+
+
+def test_an_unexpected_failure_removes_the_file_too(database, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(dbcopy, "back_up", lambda *args: 1 / 0)
+    assert main(["backup", str(tmp_path / "copy.db")]) == 3
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "subsite.ini"]
+
+
+def test_a_failed_backup_leaves_a_file_that_took_the_name_meanwhile(database, tmp_path, monkeypatch):
+    target = tmp_path / "copy.db"
+
+    def replaced_then_fails(*args):
+        target.rename(tmp_path / "moved.db")
+        target.write_text("someone else's")
+        raise dbcopy.CopyRefused("the copy failed. Nothing was written.")
+
+    monkeypatch.setattr(dbcopy, "back_up", replaced_then_fails)
+    assert main(["backup", str(target)]) == 1
+    assert target.read_text() == "someone else's"
 
 
 def test_two_restores_in_the_same_second_keep_both_replaced_states(database, tmp_path, monkeypatch):
@@ -114,10 +171,20 @@ def test_two_restores_in_the_same_second_keep_both_replaced_states(database, tmp
 
 
 @pytest.mark.parametrize(("content", "reason"), [(None, "is not a file"),
+                                                 ("fifo", "is not a file"),
+                                                 ("dir", "is not a file"),
+                                                 ("link", "is a symbolic link; name the backup file itself"),
                                                  (b"not a database" * 512, "is not a subsite backup")])
 def test_restore_refuses_what_is_not_a_backup(database, tmp_path, capsys, content, reason):
     source = tmp_path / "source.db"
-    if content is not None:
+    if content == "fifo":
+        os.mkfifo(source)  # refused at once, not waited on for a writer
+    elif content == "dir":
+        source.mkdir()
+    elif content == "link":
+        assert main(["backup", str(tmp_path / "board.db")]) == 0
+        source.symlink_to(tmp_path / "board.db")
+    elif content is not None:
         source.write_bytes(content)
     assert main(["restore", str(source)]) == 1
     assert reason in capsys.readouterr().err
@@ -174,3 +241,14 @@ def test_file_names_are_taken_as_they_are(database, tmp_path):
     add_posts(database, "third")
     assert main(["restore", str(copy)]) == 0
     assert titles(database) == ["first", "second"]
+
+
+def test_restore_refuses_a_directory_in_place_of_the_database(database, tmp_path, capsys):
+    backup = tmp_path / "board.db"
+    assert main(["backup", str(backup)]) == 0
+    database.rename(tmp_path / "moved.db")
+    database.mkdir()
+    assert main(["restore", str(backup)]) == 1
+    assert "is not a file, so not the app's database; move it away" in capsys.readouterr().err
+    assert not list(database.parent.glob("*before-restore*"))
+
