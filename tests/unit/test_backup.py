@@ -1,7 +1,12 @@
+import json
 import os
 import pwd
+import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -252,3 +257,155 @@ def test_restore_refuses_a_directory_in_place_of_the_database(database, tmp_path
     assert "is not a file, so not the app's database; move it away" in capsys.readouterr().err
     assert not list(database.parent.glob("*before-restore*"))
 
+
+# As root, for real: the installed layout with www-data's files, and Debian's
+# fs.protected_regular = 2, under which root may not open them.
+
+WEB = "www-data"
+
+# A stand-in for a uWSGI worker: keeps the database open in WAL mode, its last
+# post only in the -wal file, and answers each line on stdin with the titles it sees.
+WORKER = """
+import json, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=5.0)
+conn.execute("PRAGMA journal_mode = WAL")
+with conn:
+    conn.execute("INSERT INTO posts (title, body) VALUES ('recent', 'text')")
+print("ready", flush=True)
+while sys.stdin.readline():
+    print(json.dumps([row[0] for row in conn.execute("SELECT title FROM posts ORDER BY id")]), flush=True)
+"""
+
+
+@pytest.fixture
+def protected_regular():
+    """Set fs.protected_regular to 2 (Debian's procps default) for the test; put the old value back after."""
+    knob = "/proc/sys/fs/protected_regular"
+    try:
+        with open(knob) as current:
+            old = current.read()
+        with open(knob, "w") as setting:
+            setting.write("2\n")
+    except OSError as error:
+        pytest.skip(f"cannot set {knob}: {error}")
+    try:
+        yield
+    finally:
+        with open(knob, "w") as setting:
+            setting.write(old)
+
+
+@pytest.fixture
+def served(tmp_path_factory, monkeypatch, protected_regular):
+    """/var/lib/subsite as installed (root:www-data 1770), www-data's database, a worker holding -wal and -shm."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: sets owners and drops privileges")
+    web = pwd.getpwnam(WEB)
+    # Not under tmp_path: pytest's own directory is closed to www-data.
+    top = Path(tempfile.mkdtemp(prefix="subsite-served-"))
+    top.chmod(0o711)
+    data = top / "lib"
+    data.mkdir()
+    os.chown(data, 0, web.pw_gid)
+    data.chmod(0o1770)
+    database = data / "subsite.db"
+    add_posts(database, "first", "second")
+    os.chown(database, web.pw_uid, web.pw_gid)
+    settings_file = top / "subsite.ini"
+    settings_file.write_text(f"[subsite]\nprefix = /subsite\ndatabase = {database}\nuploads = {data / 'uploads'}\n")
+    monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
+    monkeypatch.setattr(layout, "WEB_USER", WEB)
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(database)], user=WEB, group=WEB, extra_groups=[],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def seen_by_worker():
+        worker.stdin.write("titles\n")
+        worker.stdin.flush()
+        return json.loads(worker.stdout.readline())
+
+    try:
+        with worker:  # at the end: stdin closed, so the worker ends; waited for
+            assert worker.stdout.readline() == "ready\n"
+            assert {p.name: p.stat().st_uid for p in data.iterdir()} == {
+                "subsite.db": web.pw_uid, "subsite.db-wal": web.pw_uid, "subsite.db-shm": web.pw_uid}
+            yield SimpleNamespace(top=top, data=data, database=database, web=web, seen_by_worker=seen_by_worker)
+    finally:
+        shutil.rmtree(top)
+
+
+def as_root_copy(path, top):
+    """Return a copy of ``path`` that root may open with SQLite (root may not open www-data's file in place)."""
+    copy = top / f"copy-of-{path.name}"
+    shutil.copyfile(path, copy)
+    return copy
+
+
+def test_root_may_not_write_the_apps_database_itself(served):
+    # What the old restore did, and why it failed with "attempt to write a readonly database".
+    with pytest.raises(PermissionError):
+        os.open(served.database.with_name("subsite.db-wal"), os.O_RDWR | os.O_CREAT)
+    conn = sqlite3.connect(f"{served.database.as_uri()}?mode=rw", uri=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+        conn.execute("INSERT INTO posts (title, body) VALUES ('root', 'text')")
+    conn.close()
+
+
+def test_restore_as_root_works_with_the_app_running(served, capsys):
+    board = served.top / "board.db"  # root's 0600 file, which www-data may not open
+    add_posts(board, "from the backup")
+    board.chmod(0o600)
+    assert served.seen_by_worker() == ["first", "second", "recent"]
+
+    assert main(["restore", str(board)]) == 0
+    assert "Restored 1 posts" in capsys.readouterr().out
+    assert served.seen_by_worker() == ["from the backup"]
+    kept = [p for p in served.data.iterdir() if ".before-restore-" in p.name]
+    assert len(kept) == 1
+    info = kept[0].stat()
+    assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o600)
+    assert titles(as_root_copy(kept[0], served.top)) == ["first", "second", "recent"]
+    assert sorted(p.name for p in served.data.iterdir()) == sorted(
+        ["subsite.db", "subsite.db-wal", "subsite.db-shm", kept[0].name])
+
+
+def test_backup_as_root_works_with_the_app_running(served, capsys):
+    copy = served.top / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    assert "(3 posts)" in capsys.readouterr().out
+    info = copy.stat()
+    assert (info.st_uid, info.st_mode & 0o777) == (0, 0o600)
+    assert titles(copy) == ["first", "second", "recent"]
+    assert sorted(p.name for p in served.data.iterdir()) == ["subsite.db", "subsite.db-shm", "subsite.db-wal"]
+
+
+def test_root_opens_no_database_with_sqlite(served, monkeypatch):
+    # A file www-data controls could hold a view or a damaged page: only www-data reads it.
+    connect = sqlite3.connect
+
+    def only_as_the_web_user(*args, **kwargs):
+        if os.geteuid() != served.web.pw_uid:
+            raise AssertionError(f"SQLite opened {args[0]} as uid {os.geteuid()}")
+        return connect(*args, **kwargs)
+
+    board = served.top / "board.db"
+    add_posts(board, "from the backup")
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite3, "connect", only_as_the_web_user)
+        assert main(["backup", str(served.top / "copy.db")]) == 0
+        assert main(["restore", str(board)]) == 0
+    assert served.seen_by_worker() == ["from the backup"]
+
+
+def test_restore_as_root_refuses_a_link_planted_in_place_of_the_database(served, capsys):
+    board = served.top / "board.db"
+    add_posts(board, "from the backup")
+    roots = served.top / "roots.db"
+    add_posts(roots, "root's own")
+    roots.chmod(0o600)
+    before = roots.read_bytes()
+    served.database.rename(served.data / "moved.db")
+    served.database.symlink_to(roots)
+    assert main(["restore", str(board)]) == 1
+    assert "is a symbolic link, not the app's database; move it away" in capsys.readouterr().err
+    assert roots.read_bytes() == before
+    assert not list(served.data.glob("*before-restore*"))
