@@ -5,16 +5,18 @@ changes may still be in the -wal file beside it: copying subsite.db misses
 them, and copying a file over it mixes the old -wal into the new file. Both
 commands go through SQLite's online backup instead, which takes the app's
 locks and gives a consistent copy either way.
+
+Root only opens FILE, never a file of the app's: every step on the database
+runs as the app's user in a child (dbcopy.py), which gets FILE's descriptor.
 """
 
-import itertools
+import errno
 import os
-import sqlite3
+import stat
 import time
-from contextlib import closing
 from pathlib import Path
 
-from .. import settings
+from .. import dbcopy, layout, privileges, settings
 from .common import OK, Refused
 
 
@@ -30,20 +32,15 @@ def add_parser(subs):
 def run_backup(args):
     database, uploads = _data_paths()
     target = args.file
-    if target.exists():
-        raise Refused(f"{target} already exists; name a new file. Nothing was written.")
-    partial = target.with_name(f".{target.name}.partial")
+    output = _create(target)
     try:
-        _copy(_open_existing(database, readonly=True), sqlite3.connect(partial))
-        os.chmod(partial, 0o600)
-        os.link(partial, target)  # unlike a rename, fails if the target appeared meanwhile
-    except FileExistsError:
-        raise Refused(f"{target} already exists; name a new file. Nothing was written.") from None
-    except (sqlite3.Error, OSError) as error:
-        raise Refused(f"cannot back up {database} to {target}: {error}. Nothing was written.") from None
+        posts = _write_backup(database, output, target)
+    except BaseException:
+        _remove(target, output)
+        raise
     finally:
-        partial.unlink(missing_ok=True)
-    print(f"Backed up {database} to {target} ({_count_posts(target)} posts).")
+        os.close(output)
+    print(f"Backed up {database} to {target} ({posts} posts).")
     print(f"Uploaded images are files in {uploads}/; copy that directory as well.")
     return OK
 
@@ -54,27 +51,14 @@ def run_restore(args):
 
     database, uploads = _data_paths()
     source = args.file
-    posts = _check_backup(source)
-    kept = None
+    backup = _open_backup(source)
+    kept = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        current = _open_existing(database, readonly=True)
-        # Created afresh: a kept copy from an earlier restore in the same second is never overwritten.
-        kept = _create_new(database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}"))
-        _copy(current, sqlite3.connect(kept))
-    except (sqlite3.Error, OSError) as error:
-        if kept is not None:
-            kept.unlink(missing_ok=True)
-        raise Refused(f"cannot keep the current posts beside {database}: {error}. Nothing was changed.") from None
-    try:
-        _copy(_connect(source, "ro"), _open_existing(database, readonly=False))
-        # A backup from an older release may lack a table the workers made at their start.
-        with closing(_open_existing(database, readonly=False)) as restored:
-            restored.executescript(db.SCHEMA)
-    except (sqlite3.Error, OSError) as error:
-        raise Refused(f"cannot restore {source} into {database}: {error}. "
-                      f"The posts from before are kept in {kept}.") from None
-    print(f"Restored {posts} posts from {source} into {database}; the app serves them now.")
-    print(f"The posts it replaced are kept in {kept}.")
+        done = _as_web_user(dbcopy.restore, backup, str(source), str(database), str(kept), db.SCHEMA)
+    finally:
+        os.close(backup)
+    print(f"Restored {done['posts']} posts from {source} into {database}; the app serves them now.")
+    print(f"The posts it replaced are kept in {done['kept']}.")
     print(f"Uploaded images are files in {uploads}/; restore that directory from the same backup.")
     return OK
 
@@ -87,58 +71,56 @@ def _data_paths():
     return Path(current.database), Path(current.uploads)
 
 
-def _create_new(path):
-    """Create an empty 0600 file at ``path``, or at path-2, path-3, ... if taken; return its path."""
-    for number in itertools.count(1):
-        name = path if number == 1 else path.with_name(f"{path.name}-{number}")
-        try:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
-        except FileExistsError:
-            continue
-        return name
-
-
-def _open_existing(path, readonly):
-    """Open the app's database, which must exist: it is created by the app, owned by its user."""
-    if path.is_symlink():
-        # The app's user may write beside the database; root must not follow its links.
-        raise Refused(f"{path} is a symbolic link, not the app's database; move it away. Nothing was done.")
-    if not path.is_file():
-        raise Refused(f"there is no database at {path}; is subsite installed and its app started? Nothing was done.")
-    return _connect(path, "ro" if readonly else "rw")
-
-
-def _connect(path, mode):
-    """Open ``path`` in ``mode`` (ro, rw); never create it. Waits up to 5 s for the app's locks."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=5.0)
-
-
-def _copy(source, target):
-    """Copy every page of ``source`` into ``target`` in one step (SQLite's online backup); close both."""
+def _as_web_user(function, *args):
+    """Return ``function(*args)`` run as the app's user in a child; its refusal is the command's."""
     try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
+        return privileges.run_as(layout.WEB_USER, function, *args, expected=(dbcopy.CopyRefused,))
+    except dbcopy.CopyRefused as error:
+        raise Refused(str(error)) from None
 
 
-def _check_backup(path):
-    """Return how many posts the backup at ``path`` holds; refuse a file that is not a sound one."""
-    if not path.is_file():
-        raise Refused(f"{path} is not a file. Nothing was changed.")
+def _write_backup(database, output, target):
+    """Have the app's user copy ``database`` into the descriptor ``output``; return how many posts it holds."""
+    posts = _as_web_user(dbcopy.back_up, str(database), output, str(target))
     try:
-        with closing(_connect(path, "ro")) as backup:
-            result = backup.execute("PRAGMA quick_check").fetchone()[0]
-    except sqlite3.Error as error:
-        raise Refused(f"{path} is not a subsite backup ({error}). Nothing was changed.") from None
-    if result != "ok":
-        raise Refused(f"{path} is damaged ({result}). Nothing was changed.")
+        os.fsync(output)
+    except OSError as error:
+        raise Refused(f"cannot back up {database} to {target}: {error}. Nothing was written.") from None
+    return posts
+
+
+def _create(target):
+    """Open a new 0600 file at ``target`` for writing: never an existing file, never through a link."""
     try:
-        return _count_posts(path)
-    except sqlite3.Error as error:
-        raise Refused(f"{path} is not a subsite backup ({error}). Nothing was changed.") from None
+        # O_EXCL fails on any name taken, a link included, dangling or not.
+        return os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise Refused(f"{target} already exists; name a new file. Nothing was written.") from None
+    except OSError as error:
+        raise Refused(f"cannot create {target}: {error.strerror}. Nothing was written.") from None
 
 
-def _count_posts(path):
-    with closing(_connect(path, "ro")) as copy:
-        return copy.execute("SELECT count(*) FROM posts").fetchone()[0]
+def _remove(target, output):
+    """Remove the file created at ``target`` (open as ``output``), unless another one has taken its name since."""
+    try:
+        if os.path.samestat(os.fstat(output), os.lstat(target)):
+            os.unlink(target)
+    except OSError:
+        pass
+
+
+def _open_backup(source):
+    """Open the file ``source`` for reading; refuse a link or anything but a file."""
+    try:
+        # O_NONBLOCK: a named pipe is refused below instead of waiting for a writer.
+        backup = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise Refused(f"{source} is not a file. Nothing was changed.") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise Refused(f"{source} is a symbolic link; name the backup file itself. Nothing was changed.") from None
+        raise Refused(f"cannot read {source}: {error.strerror}. Nothing was changed.") from None
+    if not stat.S_ISREG(os.fstat(backup).st_mode):
+        os.close(backup)
+        raise Refused(f"{source} is not a file. Nothing was changed.")
+    return backup
