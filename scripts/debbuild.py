@@ -17,13 +17,13 @@ BUILD = TOP / "build"
 PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def tracked_files():
+def tracked_files(top=TOP):
     """List the files git would commit: tracked, plus untracked ones it does not ignore."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=TOP, check=True, capture_output=True,
+        cwd=top, check=True, capture_output=True,
     ).stdout
-    return [name for name in out.decode().split("\0") if name and (TOP / name).exists()]
+    return [name for name in out.decode().split("\0") if name and (Path(top) / name).exists()]
 
 
 def add_changelog_entry(src, version, text):
@@ -39,7 +39,7 @@ def add_changelog_entry(src, version, text):
     changelog.write_text(f"{package} ({version}){suite}\n\n  * {text}\n\n -- {maintainer}  {date}\n\n{old}")
 
 
-def build(out=BUILD / "debs", version=None, edit=None):
+def build(out=BUILD / "debs", version=None, edit=None, source=TOP):
     """Build the .debs into ``out`` (emptied first) and return their paths.
 
     ``version`` adds a changelog entry so the package gets that version;
@@ -51,10 +51,10 @@ def build(out=BUILD / "debs", version=None, edit=None):
     scratch = Path(tempfile.mkdtemp(prefix="build-", dir=BUILD))
     src = scratch / "subsite"
     try:
-        for name in tracked_files():
+        for name in tracked_files(source):
             target = src / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(TOP / name, target)
+            shutil.copy2(Path(source) / name, target)
         if version:
             add_changelog_entry(src, version, f"Build of version {version}.")
         if edit:

@@ -1,6 +1,11 @@
 """Fixtures for install tests: the built .debs and a booted Machine holding them.
 
-Every test under tests/install is marked ``install``.  Environment:
+Every test under tests/install is marked ``install``, and runs with Debian's
+link-protection sysctls set (machine.debian_kernel_defaults), as on a server.
+The ``machine`` fixture is parametrized by init system: each module runs on a
+root that boots systemd (as a server) and on one without (as a container).
+Environment:
+  SUBSITE_INITS          comma-separated init systems to run on (default: systemd,sysv)
   SUBSITE_DEBS           colon-separated .deb files (wins over the directory)
   SUBSITE_DEB_DIR        directory of .debs (default: <repo>/build/debs)
   SUBSITE_MACHINE_SCOPE  scope of the ``machine`` fixture: module (default) or session
@@ -17,10 +22,11 @@ from pathlib import Path
 import pytest
 
 import machine as machine_mod
-from machine import REPO_DIR, Machine, sh
+from machine import INITS, REPO_DIR, Machine, debian_kernel_defaults, sh
 
 sys.path.insert(0, str(REPO_DIR / "scripts"))
 import debbuild  # noqa: E402
+import releases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,6 +35,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.install)
+
+
+def inits():
+    """The init systems the install tests run on ($SUBSITE_INITS)."""
+    wanted = [name.strip() for name in os.environ.get("SUBSITE_INITS", ",".join(INITS)).split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in INITS]
+    if unknown:
+        raise ValueError(f"SUBSITE_INITS: unknown init system(s) {unknown}; known: {', '.join(INITS)}")
+    return wanted
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_defaults_of_a_debian_server():
+    """fs.protected_* as procps sets them on Debian, for the install tests (put back after)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    with debian_kernel_defaults():
+        yield
 
 
 def require_namespaces():
@@ -59,7 +84,11 @@ def debs():
 
 
 def app_master(machine):
-    """The pid of the app's uWSGI master (inside the machine), from its pid file."""
+    """The pid of the app's uWSGI master (inside the machine): its unit's main pid, or its pid file."""
+    if machine.init == "systemd":
+        pid = machine.run("systemctl show --property=MainPID --value subsite.service").stdout.strip()
+        assert pid not in ("", "0"), "subsite.service has no main process"
+        return pid
     return machine.run("cat /run/uwsgi/app/subsite/pid").stdout.strip()
 
 
@@ -75,27 +104,16 @@ def deb_version(deb):
     return sh(["dpkg-deb", "--field", str(deb), "Version"]).stdout.strip()
 
 
-# The older release differs from this tree in one conffile, so upgrades meet
-# a conffile that changed upstream.
-PREVIOUS_CONFFILE = "uwsgi/apps-available/subsite.ini"
-
-
-def _make_previous(src):
-    path = Path(src) / PREVIOUS_CONFFILE
-    path.write_text(path.read_text() + "; (this line is only in the previous release)\n")
-
-
 @pytest.fixture(scope="session")
 def previous_debs(debs):
-    """The release before ``debs``: this tree as version <version>~prev1 with an
-    older uWSGI app file ($SUBSITE_PREVIOUS_DEB_DIR, else built once)."""
+    """The previous release's .debs (scripts/releases.py: 1.0.0, built from its own commit),
+    or those in $SUBSITE_PREVIOUS_DEB_DIR."""
     if os.environ.get("SUBSITE_PREVIOUS_DEB_DIR"):
         files = sorted(Path(os.environ["SUBSITE_PREVIOUS_DEB_DIR"]).glob("*.deb"))
         if not files:
             pytest.fail(f"no .deb in SUBSITE_PREVIOUS_DEB_DIR={os.environ['SUBSITE_PREVIOUS_DEB_DIR']}")
         return files
-    version = deb_version(debs[0]) + "~prev1"
-    return debbuild.build(out=REPO_DIR / "build" / "debs-previous", version=version, edit=_make_previous)
+    return releases.previous_debs()
 
 
 def _machine_scope(fixture_name, config):
@@ -105,12 +123,12 @@ def _machine_scope(fixture_name, config):
     return scope
 
 
-@pytest.fixture(scope=_machine_scope)
-def machine(debs):
-    """A booted Machine whose /srv/repo holds ``debs`` and whose apt cache holds
-    everything needed to install them offline (``machine.install("subsite")``)."""
+@pytest.fixture(scope=_machine_scope, params=inits())
+def machine(request, debs):
+    """A booted Machine (systemd, or without) whose /srv/repo holds ``debs`` and whose
+    apt cache holds everything needed to install them offline (``machine.install("subsite")``)."""
     require_namespaces()
-    m = Machine.create(debs=debs)
+    m = Machine.create(debs=debs, init=request.param)
     yield m
     m.shutdown()
 

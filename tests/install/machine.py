@@ -1,10 +1,13 @@
-"""A throw-away Debian 12 "machine" for install tests.
+"""A throw-away Debian "machine" for install tests: bookworm or trixie, with or without systemd.
 
-A Machine is a directory holding a fresh debootstrap (minbase, bookworm) root,
+A Machine is a directory holding a fresh debootstrap (minbase) root,
 a local apt repository (/srv/repo) with the .debs under test, and the apt cache
 filled (with network, from the host) for the packages the test will install.
 ``boot()`` then starts private network/pid/mount/ipc/uts namespaces with a tiny
-reaping init as PID 1; ``run()`` executes shell commands chrooted inside them,
+reaping init as PID 1 (``init="sysv"``: no systemd, the way containers and the
+build machines run), or boots the root's own systemd as PID 1 in a
+systemd-nspawn container (``init="systemd"``: what a Debian server runs);
+``run()`` executes shell commands inside,
 ``http()``/``wait_http()``/``raw()`` talk to servers on the namespace's loopback.  The booted
 machine has no network but its own loopback, so installs must use the
 pre-downloaded packages (``install()`` passes ``--no-download``).
@@ -41,9 +44,19 @@ CACHE_DIR = REPO_DIR / ".cache"
 HOST_PYTHON = "/usr/bin/python3"
 
 SUITE = "bookworm"
+SUITES = {"bookworm": "12", "trixie": "13"}
 VARIANT = "minbase"
 MIRROR = "http://deb.debian.org/debian"
 HOSTNAME = "subsite-test"
+INITS = ("systemd", "sysv")
+# What a server booting systemd has beyond minbase (debootstrap --include).
+SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")
+
+# procps' /usr/lib/sysctl.d/99-protect-links.conf: what a real Debian server
+# boots with. These kernel settings are not per namespace: the tests set them
+# for the whole run (debian_kernel_defaults) and put back what was there.
+DEBIAN_SYSCTLS = {"fs.protected_fifos": "1", "fs.protected_hardlinks": "1",
+                  "fs.protected_regular": "2", "fs.protected_symlinks": "1"}
 
 CLEAN_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -156,37 +169,58 @@ def machine_tmpdir() -> str:
     return tempfile.gettempdir()
 
 
+@contextlib.contextmanager
+def debian_kernel_defaults(values=DEBIAN_SYSCTLS):
+    """Set Debian's link-protection sysctls for the duration, then put back what was there."""
+    before = {}
+    try:
+        for name, value in values.items():
+            path = Path("/proc/sys") / name.replace(".", "/")
+            before[path] = path.read_text().strip()
+            path.write_text(value)
+        yield
+    finally:
+        for path, value in before.items():
+            path.write_text(value)
+
+
+def debian_sources(suite: str, mirror: str = MIRROR) -> str:
+    """Debian's mirror for ``suite`` as a deb822 sources file, as the installer writes it."""
+    return (f"Types: deb\nURIs: {mirror}\nSuites: {suite} {suite}-updates\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+            f"Types: deb\nURIs: {mirror.replace('/debian', '/debian-security')}\nSuites: {suite}-security\n"
+            "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+
+
 def base_root(cache_dir: Path = CACHE_DIR, suite: str = SUITE, variant: str = VARIANT,
-              mirror: str = MIRROR) -> Path:
+              mirror: str = MIRROR, systemd: bool = False) -> Path:
     """Return a cached tarball of a pristine debootstrap root, building it if missing.
 
-    Cached as CACHE/rootfs/<suite>-<variant>.tar; a change of suite or variant is
-    a different file.  An existing CACHE/base-proto (bookworm minbase) is packed
-    instead of running debootstrap again.  Downloaded .debs and apt lists are
-    left out of the tarball.  Delete the file to rebuild.
+    Cached as CACHE/rootfs/<suite>-<variant>[-systemd].tar; with ``systemd`` the
+    root also has systemd as its init (SYSTEMD_PACKAGES), as a server does.
+    Downloaded .debs and apt lists are left out of the tarball.  Delete the
+    file to rebuild.
     """
     cache_dir = Path(cache_dir)
-    tar = cache_dir / "rootfs" / f"{suite}-{variant}.tar"
+    tar = cache_dir / "rootfs" / f"{suite}-{variant}{'-systemd' if systemd else ''}.tar"
     with _locked(tar):
         if tar.exists():
             return tar
         t0 = time.monotonic()
-        proto = cache_dir / "base-proto"
-        built = None
-        if not ((suite, variant) == ("bookworm", "minbase")
-                and (proto / "var/lib/dpkg/status").exists()):
-            built = proto = Path(tempfile.mkdtemp(prefix=f"debootstrap-{suite}-", dir=tar.parent))
-            proto.chmod(0o755)  # mkdtemp made it 0700; "." in the tarball becomes the root's /
-            sh(["debootstrap", f"--variant={variant}", suite, str(proto), mirror], timeout=1800)
+        built = proto = Path(tempfile.mkdtemp(prefix=f"debootstrap-{suite}-", dir=tar.parent))
+        proto.chmod(0o755)  # mkdtemp made it 0700; "." in the tarball becomes the root's /
+        include = [f"--include={','.join(SYSTEMD_PACKAGES)}"] if systemd else []
+        sh(["debootstrap", f"--variant={variant}", *include, suite, str(proto), mirror], timeout=1800)
+        if systemd:
+            (proto / "etc/machine-id").write_text("")   # systemd makes one at each boot
         tmp = tar.with_suffix(".tar.part")
         sh(["tar", "--numeric-owner", "--xattrs", "-C", str(proto), "-cf", str(tmp),
             "--exclude=./var/cache/apt/archives/*.deb", "--exclude=./var/lib/apt/lists/*_*",
             "--exclude=./var/cache/apt/*.bin", "--exclude=./proc/*", "--exclude=./sys/*",
             "--exclude=./dev/*", "."])
         tmp.rename(tar)
-        if built:
-            shutil.rmtree(built)
-        _record(f"base root tarball ({suite}-{variant})", time.monotonic() - t0)
+        shutil.rmtree(built)
+        _record(f"base root tarball ({tar.name})", time.monotonic() - t0)
         return tar
 
 
@@ -340,9 +374,15 @@ class Machine:
     ``shutdown()``.
     """
 
-    def __init__(self, root_dir: Path | str | None = None, cache_dir: Path | str = CACHE_DIR):
+    init = "sysv"
+
+    def __init__(self, root_dir: Path | str | None = None, cache_dir: Path | str = CACHE_DIR,
+                 suite: str = SUITE):
         """ROOT_DIR becomes the machine's / (must be missing or empty); default: a new
-        temp dir under machine_tmpdir()."""
+        temp dir under machine_tmpdir(). SUITE is bookworm or trixie."""
+        if suite not in SUITES:
+            raise ValueError(f"suite must be one of {', '.join(SUITES)}, not {suite!r}")
+        self.suite = suite
         self.cache_dir = Path(cache_dir)
         if root_dir is None:
             self.root = Path(tempfile.mkdtemp(prefix="subsite-machine-", dir=machine_tmpdir()))
@@ -361,15 +401,20 @@ class Machine:
 
     @classmethod
     def create(cls, debs=(), download=None, *, root_dir=None, cache_dir=CACHE_DIR,
-               boot=True) -> "Machine":
+               boot=True, init="sysv", suite=SUITE) -> "Machine":
         """Extract the base root, add DEBS as /srv/repo, pre-download DOWNLOAD, boot.
 
-        DOWNLOAD defaults to the package names of DEBS.  On failure the machine is
+        DOWNLOAD defaults to the package names of DEBS.  INIT is "sysv" (a
+        Machine) or "systemd" (a SystemdMachine).  On failure the machine is
         shut down (temp root removed) before the error propagates.
         """
-        m = cls(root_dir, cache_dir)
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
+        if cls is Machine and init == "systemd":
+            cls = SystemdMachine
+        m = cls(root_dir, cache_dir, suite)
         try:
-            m.extract(base_root(m.cache_dir))
+            m.extract(m.base())
             m.add_repo(debs)
             names = list(download) if download is not None else [deb_package_name(d) for d in debs]
             m.download(names)
@@ -389,6 +434,10 @@ class Machine:
     def _time(self, label: str, t0: float) -> None:
         self.timings[label] = time.monotonic() - t0
         _record(label, self.timings[label])
+
+    def base(self) -> Path:
+        """The base root tarball this machine starts from."""
+        return base_root(self.cache_dir, self.suite, systemd=self.init == "systemd")
 
     def extract(self, base_tar: Path) -> None:
         """Unpack the pristine base tarball into the root."""
@@ -415,14 +464,10 @@ class Machine:
         sh(f"cd {q} && apt-ftparchive packages . > Packages && apt-ftparchive release . > Release")
 
         apt = r / "etc/apt"
-        # Use the host's Debian mirror configuration (incl. updates/security).  Other
-        # sources are left out: their keyrings are not in the root and nothing but
-        # Debian's mirror is reachable.
-        for f in Path("/etc/apt/sources.list.d").glob("*"):
-            if f.suffix in (".list", ".sources") and "debian.org" in f.read_text():
-                shutil.copy2(f, apt / "sources.list.d" / f.name)
-        host_list = Path("/etc/apt/sources.list")
-        (apt / "sources.list").write_text(host_list.read_text() if host_list.exists() else "")
+        # Debian's mirror for the suite (with updates and security), as the Debian
+        # installer writes it; nothing but Debian's mirror is reachable.
+        (apt / "sources.list").write_text("")
+        (apt / "sources.list.d/debian.sources").write_text(debian_sources(self.suite))
         (apt / "sources.list.d/local-repo.list").write_text("deb [trusted=yes] file:/srv/repo ./\n")
         (apt / "apt.conf.d/99-install-tests").write_text(
             'APT::Install-Recommends "false";\nAcquire::Languages "none";\n')
@@ -437,9 +482,11 @@ class Machine:
             hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{self.hostname}\n"
                              "::1\tlocalhost ip6-localhost ip6-loopback\n"
                              "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-        policy = r / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\n# install tests: services may start\nexit 0\n")
-        policy.chmod(0o755)
+        if self.init == "sysv":
+            # chroot-like roots usually forbid service starts; here they may start.
+            policy = r / "usr/sbin/policy-rc.d"
+            policy.write_text("#!/bin/sh\n# install tests: services may start\nexit 0\n")
+            policy.chmod(0o755)
 
     def download(self, packages) -> None:
         """``apt-get update`` and ``apt-get install --download-only`` PACKAGES, with network.
@@ -472,7 +519,7 @@ class Machine:
         h.update(json.dumps(sorted(packages)).encode())
         for deb in sorted((self.root / "srv/repo").glob("*.deb")):
             h.update(f"{deb.name} {_sha256(deb)}\n".encode())
-        base = base_root(self.cache_dir)
+        base = self.base()
         h.update(f"{base.name} {base.stat().st_size} {base.stat().st_mtime_ns}\n".encode())
         for f in sorted((self.root / "etc/apt").rglob("*")):
             if f.is_file() and f.suffix in (".list", ".sources", ""):
@@ -641,13 +688,21 @@ class Machine:
                 "data": base64.b64encode(data).decode()}
         return base64.b64decode(self._host_python_in_net(_RAW_CLIENT, args, timeout))
 
+    def proc(self) -> Path:
+        """The machine's /proc as seen from the host (through its init's mount namespace)."""
+        return Path(f"/proc/{self._need_pid()}/root{self.root}/proc")
+
+    def oneshot(self, cmd: str, check=True, timeout=600) -> subprocess.CompletedProcess:
+        """Run CMD the way cron or unattended-upgrades would; here, as run() (no systemd to ask)."""
+        return self.run(cmd, check=check, timeout=timeout)
+
     def processes(self) -> list[tuple[int, str]]:
         """(pid, command line) of every process in the machine, pids as seen inside.
 
         Read from the host through the init's mount namespace (/proc/PID/root),
         so nothing is started inside to look.
         """
-        proc = Path(f"/proc/{self._need_pid()}/root{self.root}/proc")
+        proc = self.proc()
         found = []
         for p in proc.iterdir():
             if p.name.isdigit():
@@ -655,6 +710,160 @@ class Machine:
                     cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                     found.append((int(p.name), cmd.strip()))
         return sorted(found)
+
+
+class SystemdMachine(Machine):
+    """A Machine whose root boots its own systemd as PID 1, in a systemd-nspawn container.
+
+    The container has its own network (only lo), PID, mount, IPC and UTS
+    namespaces and a cgroup tree of its own (cgroup v2 inside, as on a Debian
+    12 or 13 server), so services run in their units' cgroups and
+    ``systemctl``, ``systemd-run`` and reboots behave as on a server.
+    ``run()`` enters every namespace of the container (nsenter -a) the way an
+    ssh shell would reach it: outside any unit. nspawn does not need systemd
+    on the host (--register=no --keep-unit).
+    """
+
+    init = "systemd"
+    _names = 0
+
+    def __init__(self, root_dir=None, cache_dir=CACHE_DIR, suite=SUITE):
+        super().__init__(root_dir, cache_dir, suite)
+        SystemdMachine._names += 1
+        self.name = f"subsite-{os.getpid()}-{SystemdMachine._names}"
+        self._nspawn: subprocess.Popen | None = None
+
+    def _cgroups(self) -> list[Path]:
+        """The host cgroups the container lives in: its own, in each hierarchy there is."""
+        found = []
+        for hierarchy in ("systemd", "unified", ""):
+            top = Path("/sys/fs/cgroup") / hierarchy
+            if (top / "cgroup.procs").exists():
+                found.append(top / f"machine-{self.name}")
+        return found
+
+    def boot(self, timeout=90) -> None:
+        """Start systemd-nspawn -b and wait until the container's systemd has booted."""
+        if self.pid:
+            raise RuntimeError("machine already booted")
+        if not shutil.which("systemd-nspawn", path=CLEAN_ENV["PATH"]):
+            sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd-container"],
+               env={**CLEAN_ENV}, timeout=600)
+        t0 = time.monotonic()
+        groups = self._cgroups()
+        for group in groups:
+            group.mkdir(exist_ok=True)
+        # nspawn must start inside its own cgroup (it delegates it to the container).
+        enter = "".join(f"echo $$ > {group}/cgroup.procs\n" for group in groups)
+        script = enter + 'exec systemd-nspawn "$@"\n'
+        self._nspawn = subprocess.Popen(
+            ["/bin/sh", "-c", script, "nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
+             "--console=pipe", "--private-network", f"--machine={self.name}", f"--directory={self.root}"],
+            env={**CLEAN_ENV, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self.pid:
+            if self._nspawn.poll() is not None or time.monotonic() > deadline:
+                out = self._nspawn.stdout.read().decode(errors="replace") if self._nspawn.poll() is not None else ""
+                self.shutdown()
+                raise AssertionError(f"systemd-nspawn did not boot {self.root}:\n{out[-3000:]}")
+            with contextlib.suppress(OSError):
+                for child in Path(f"/proc/{self._nspawn.pid}/task/{self._nspawn.pid}/children").read_text().split():
+                    if os.readlink(f"/proc/{child}/exe").endswith("/systemd"):
+                        self.pid = int(child)
+            time.sleep(0.05)
+        while not Path(f"/proc/{self.pid}/root/run/systemd/private").exists():
+            if time.monotonic() > deadline:
+                raise AssertionError("the container's systemd did not come up")
+            time.sleep(0.05)
+        state = self.run("systemctl is-system-running --wait", check=False, timeout=timeout).stdout.strip()
+        if state not in ("running", "degraded"):
+            raise AssertionError(f"the container's systemd is {state!r}:\n"
+                                 + self.run("systemctl --failed --no-pager", check=False).stdout)
+        self._time("boot (systemd)", t0)
+
+    def _nsenter(self, *namespaces: str) -> list[str]:
+        # Every namespace of the container, its root and working directory.
+        if "--net" in namespaces and len(namespaces) == 1:
+            return ["nsenter", "-t", str(self._need_pid()), "--net"]
+        return ["nsenter", "-t", str(self._need_pid()), "-a"]
+
+    def run(self, cmd: str, input=None, check=True, env=None, timeout=300) -> subprocess.CompletedProcess:
+        """Run shell command CMD as root in the container, outside any of its units."""
+        full = self._nsenter("-a") + ["/bin/sh", "-c", cmd]
+        res = sh(full, input=input, check=False, env={**CLEAN_ENV, **(env or {})}, timeout=timeout)
+        res.args = cmd
+        if check and res.returncode != 0:
+            raise AssertionError(_failure(cmd, f"exit code {res.returncode}", res.stdout, res.stderr))
+        return res
+
+    def proc(self) -> Path:
+        return Path(f"/proc/{self._need_pid()}/root/proc")
+
+    def oneshot(self, cmd: str, check=True, timeout=600) -> subprocess.CompletedProcess:
+        """Run CMD in a transient oneshot service (systemd-run --wait), as cron,
+        Ansible or unattended-upgrades run things: whatever it starts outside
+        a unit of its own is killed when it ends."""
+        wrapped = ("systemd-run --quiet --wait --pipe --collect -p Type=oneshot"
+                   " -E DEBIAN_FRONTEND=noninteractive -E LANG=C.UTF-8 -- /bin/sh -c " + shlex.quote(cmd))
+        return self.run(wrapped, check=check, timeout=timeout)
+
+    def processes(self) -> list[tuple[int, str]]:
+        """(pid, command line) of every process in the container, pids as seen inside."""
+        found = []
+        for p in self.proc().iterdir():
+            if p.name.isdigit():
+                with contextlib.suppress(OSError):
+                    cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    found.append((int(p.name), cmd.strip()))
+        return sorted(found)
+
+    def poweroff(self, timeout=60) -> None:
+        """Shut the container's systemd down cleanly (as `systemctl poweroff`), then tidy the host."""
+        if self._nspawn is None:
+            return
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGRTMIN + 4)
+        try:
+            self._nspawn.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._nspawn.terminate()
+            try:
+                self._nspawn.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._nspawn.kill()
+                self._nspawn.wait()
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)       # PID 1 gone: the kernel ends the namespace
+        self._nspawn.stdout.close()
+        self._nspawn = None
+        self.pid = None
+        for group in self._cgroups():
+            for leftover in sorted(group.rglob("*"), reverse=True) if group.exists() else []:
+                if leftover.is_dir():
+                    with contextlib.suppress(OSError):
+                        leftover.rmdir()
+            with contextlib.suppress(OSError):
+                group.rmdir()
+        shutil.rmtree(f"/run/systemd/nspawn/propagate/{self.name}", ignore_errors=True)
+
+    def reboot(self, timeout=90) -> None:
+        """Power the container off and boot it again, as `reboot` does to a server."""
+        t0 = time.monotonic()
+        self.poweroff()
+        self.boot(timeout)
+        self._time("reboot", t0)
+
+    def shutdown(self) -> None:
+        """Power off (quickly, if it must) and delete the root."""
+        self.poweroff(timeout=20)
+        if self.root.exists():
+            leftover = _mounts_under(self.root)
+            if leftover:
+                raise AssertionError(f"mounts left under {self.root}, not deleting: {leftover}")
+            shutil.rmtree(self.root)
 
 
 def _ppid(pid: str) -> int | None:

@@ -183,7 +183,7 @@ class Site:
     # ---- processes and files -------------------------------------------------
 
     def _proc(self):
-        return Path(f"/proc/{self.machine.pid}/root{self.machine.root}/proc")
+        return self.machine.proc()
 
     def status_of(self, pid):
         """/proc/PID/status (PID as seen inside) as a dict, or None if gone."""
@@ -194,9 +194,12 @@ class Site:
         return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
 
     def master(self):
-        """The uWSGI master's pid from its pid file (None if missing)."""
-        text = self.machine.run(f"cat {PIDFILE} 2>/dev/null || true").stdout.strip()
-        return int(text) if text.isdigit() else None
+        """The uWSGI master's pid: its unit's main pid, or from its pid file (None if there is none)."""
+        if self.machine.init == "systemd":
+            text = self.machine.run("systemctl show --property=MainPID --value subsite.service").stdout.strip()
+        else:
+            text = self.machine.run(f"cat {PIDFILE} 2>/dev/null || true").stdout.strip()
+        return int(text) if text.isdigit() and text != "0" else None
 
     def uwsgi_processes(self):
         """{pid: ppid} of every uWSGI process of the app."""
@@ -340,8 +343,10 @@ def worker_kills(site, p):
 
 @timed
 def master_kill(site, p):
-    """kill -9 of the master: `service uwsgi start` recovers from the stale pid file and socket."""
-    r = Result("master kill -9, then service uwsgi start")
+    """kill -9 of the master: systemd restarts it; without, `service uwsgi start` recovers
+    from the stale pid file and socket."""
+    systemd = site.machine.init == "systemd"
+    r = Result("master kill -9, then " + ("systemd's restart" if systemd else "service uwsgi start"))
     before = site.posts()
     master = site.master()
     old = set(site.uwsgi_processes())
@@ -352,7 +357,10 @@ def master_kill(site, p):
     orphans = set(site.uwsgi_processes()) & old
     stale = site.machine.run(f"cat {PIDFILE}; test -S {SOCKET} && echo socket", check=False).stdout.split()
     t1 = time.monotonic()
-    start = site.machine.run("service uwsgi start", check=False)
+    if systemd:
+        start = site.machine.run("true")            # Restart=on-failure: nothing to do but wait
+    else:
+        start = site.machine.run("service uwsgi start", check=False)
     site.wait_healthy()
     recovered = time.monotonic() - t1
     site.login()
@@ -360,8 +368,9 @@ def master_kill(site, p):
     strays = [pid for pid, ppid in site.uwsgi_processes().items() if pid != new and ppid != new]
     write = site.load(connections=1, duration=30, write_share=1.0, requests_per_connection=1)
     after = site.posts()
-    r.figures.update({"old workers gone after kill": not orphans, "stale pid file": str(master) in stale,
-                      "stale socket": "socket" in stale, "start exit code": start.returncode,
+    r.figures.update({"old workers gone after kill": not orphans,
+                      "stale pid file": str(master) in stale if not systemd else "none (systemd)",
+                      "socket kept": "socket" in stale, "start exit code": start.returncode,
                       "seconds to healthy": round(recovered, 2), "new master": new != master,
                       "stray processes": len(strays), "posts kept": f"{len(set(before) & set(after))}/{len(before)}"})
     r.check(not orphans, f"workers of the killed master still run: {sorted(orphans)}")
@@ -376,7 +385,8 @@ def master_kill(site, p):
 
 @timed
 def upgrade_under_load(site, p, version=None):
-    """`apt-get install subsite` (a newer version) under load: failed requests, lost writes."""
+    """`apt-get install subsite` (a newer version) under load, run as unattended-upgrades
+    would (a oneshot unit, under systemd): failed requests, lost writes."""
     r = Result("apt upgrade under load")
     before = site.machine.run("dpkg-query -W -f '${Version}' subsite").stdout
     proc = site.start(connections=p.connections // 2, duration=600, write_share=p.write_share)
@@ -384,7 +394,7 @@ def upgrade_under_load(site, p, version=None):
         time.sleep(2)
         t0 = time.monotonic()
         target = f"subsite={version}" if version else "subsite"
-        upgrade = site.machine.run(f"apt-get install -q -y {shlex.quote(target)}", check=False, timeout=600)
+        upgrade = site.machine.oneshot(f"apt-get install -q -y {shlex.quote(target)}", check=False, timeout=600)
         took = time.monotonic() - t0
         time.sleep(3)
     finally:

@@ -250,9 +250,24 @@ def test_default_site_still_answers_at_root(installed):
 def test_socket_and_workers(installed):
     out = installed.run("stat -c '%U:%G %a %F' /run/uwsgi/app/subsite/socket").stdout.strip()
     assert out == "www-data:www-data 660 socket"
-    assert installed.run("ls /run/uwsgi/app/subsite/").stdout.split() == ["pid", "socket"]
+    # Root writes the pid file there (without systemd): the directory is root's alone.
+    assert installed.run("stat -c '%U:%G %a' /run/uwsgi/app/subsite").stdout.strip() == "root:root 755"
+    expected = ["socket"] if installed.init == "systemd" else ["pid", "socket"]
+    assert installed.run("ls /run/uwsgi/app/subsite/").stdout.split() == expected
     workers = app_workers(installed)
     assert workers and 0 not in workers.values(), workers
+
+
+def test_the_app_runs_in_its_own_unit(installed):
+    if installed.init != "systemd":
+        pytest.skip("without systemd there are no units")
+    status = installed.run("systemctl status --no-pager subsite.service").stdout
+    assert "Active: active (running)" in status and "CGroup: /system.slice/subsite.service" in status, status
+    for pid in [app_master(installed), *map(str, app_workers(installed))]:
+        assert installed.run(f"cat /proc/{pid}/cgroup").stdout.strip().endswith("/system.slice/subsite.service")
+    # The log reaches the journal and the app's log file.
+    assert "GET /subsite/_health" in installed.run("journalctl --no-pager -u subsite.service").stdout
+    assert "GET /subsite/_health" in installed.run("cat /var/log/uwsgi/app/subsite.log").stdout
 
 
 def master_catches_sigchld(machine):
@@ -298,14 +313,16 @@ def test_secret_and_check(installed):
     assert "Verdict: all checks passed." in check.stdout
 
 
-def test_www_data_cannot_touch_roots_files_beside_the_database(installed):
-    # SQLite needs the database's directory writable by www-data, while root
-    # keeps nginx's includes and debconf's record there: sticky, root's.
-    out = installed.run("stat -c '%U:%G %a' /var/lib/subsite /var/lib/subsite/nginx").stdout.split("\n")
+def test_www_data_cannot_touch_roots_files(installed):
+    # SQLite needs the database's directory writable by www-data (sticky, so
+    # root's files there stay root's); what nginx's root master loads lives apart.
+    out = installed.run("stat -c '%U:%G %a' /var/lib/subsite /var/lib/subsite-nginx").stdout.split("\n")
     assert out[:2] == ["root:www-data 1770", "root:root 755"]
+    assert installed.run("test -e /var/lib/subsite/nginx", check=False).returncode != 0
+    assert "include /var/lib/subsite-nginx/upstream.con[f];" in installed.run("cat /etc/nginx/conf.d/subsite.conf").stdout
     as_www = "runuser -u www-data -- "
-    for attempt in ("mv /var/lib/subsite/nginx /var/lib/subsite/theirs", "rm -f /var/lib/subsite/debconf-prefix",
-                    "touch /var/lib/subsite/nginx/locations.conf"):
+    for attempt in ("touch /var/lib/subsite-nginx/upstream-x.conf", "rm -f /var/lib/subsite-nginx/debconf-prefix",
+                    "touch /var/lib/subsite-nginx/locations.conf", "mkdir /run/uwsgi/app/subsite/x"):
         assert installed.run(as_www + attempt, check=False).returncode != 0, attempt
     # A link www-data puts in place of its uploads directory is refused, not followed.
     installed.run("mkdir -m 700 /root/private && " + as_www + "sh -c 'cd /var/lib/subsite"
@@ -322,12 +339,12 @@ def test_a_tcp_socket_from_the_settings(installed):
     # The socket is configuration: nginx's upstream and uWSGI both follow it.
     installed.run("sed -i 's|^socket = .*|socket = 127.0.0.1:3031|' /etc/subsite/subsite.ini && service uwsgi restart")
     try:
-        assert "127.0.0.1:3031" in installed.run("cat /var/lib/subsite/nginx/upstream.conf").stdout
+        assert "127.0.0.1:3031" in installed.run("cat /var/lib/subsite-nginx/upstream.conf").stdout
         assert health(installed, "/subsite")[0] == 200
     finally:
         installed.run("sed -i 's|^socket = .*|socket = /run/uwsgi/app/subsite/socket|' /etc/subsite/subsite.ini"
                       " && service uwsgi restart")
-    assert "unix:/run/uwsgi/app/subsite/socket" in installed.run("cat /var/lib/subsite/nginx/upstream.conf").stdout
+    assert "unix:/run/uwsgi/app/subsite/socket" in installed.run("cat /var/lib/subsite-nginx/upstream.conf").stdout
     assert health(installed, "/subsite")[0] == 200
 
 
@@ -417,10 +434,20 @@ def test_prefix_move_that_nginx_refuses_rolls_back(installed):
 
 def test_invalid_hand_edit_fails_loudly(installed):
     installed.run("sed -i 's|^prefix = .*|prefix = /a b|' /etc/subsite/subsite.ini")
-    # On a terminal (script(1) gives it one), the admin reads why at once.
     restart = installed.run("script -qec 'service uwsgi restart' /dev/null", check=False)
-    assert restart.returncode != 0
-    assert "/etc/subsite/subsite.ini:" in restart.stdout and "contains a space" in restart.stdout
+    if installed.init == "systemd":
+        # systemctl reports only uwsgi.service's own job: subsite's refusal is in its journal.
+        deadline = time.monotonic() + 15
+        while "contains a space" not in (journal := installed.run("journalctl --no-pager -u subsite.service").stdout):
+            assert time.monotonic() < deadline, journal[-2000:]
+            time.sleep(0.5)
+        assert "/etc/subsite/subsite.ini:" in journal
+        status = installed.run("systemctl status --no-pager subsite.service", check=False).stdout
+        assert "Active: failed" in status or "activating (auto-restart)" in status, status
+    else:
+        # On a terminal (script(1) gives it one), the admin reads why at once.
+        assert restart.returncode != 0
+        assert "/etc/subsite/subsite.ini:" in restart.stdout and "contains a space" in restart.stdout
     log = installed.run("tail -n 5 /var/log/uwsgi/app/subsite.log").stdout
     assert "/etc/subsite/subsite.ini:" in log and "contains a space" in log
     check = installed.run("subsite check", check=False)
@@ -456,7 +483,7 @@ location /b/ {
 }
 END
 sed -i 's|^\tinclude snippets/subsite.conf;|&\n\tinclude snippets/subsite-b.conf;|' /etc/nginx/sites-available/subsite
-service uwsgi start subsite-b
+service uwsgi restart
 nginx -t
 service nginx reload
 """

@@ -1,34 +1,51 @@
-"""The package's life on one machine: upgrade, downgrade, trigger, remove, purge.
+"""The package's life on one machine, from the released 1.0.0 on: upgrade, trigger, reboot, remove, purge.
 
-The local repository holds this build and the previous release (``previous_debs``:
-the same tree as <version>~prev1, whose uWSGI app file differs by one line, so
-that conffile "changed upstream"). The tests run in order on one machine:
-install the previous release and fill it with data and admin edits, upgrade with
---force-confold, go back and upgrade again with dpkg's defaults, reinstall the
-interpreter, remove, install again, purge.
+The local repository holds this build and release 1.0.0 (``previous_debs``,
+built from the v1.0.0 commit). Another uWSGI app, the admin's own, runs beside
+subsite from the start: none of subsite's steps may restart or reload it. The
+tests run in order on one machine (systemd, or without): install 1.0.0 and
+fill it with data and admin edits, upgrade as unattended-upgrades does (a
+oneshot unit under systemd; --force-confdef --force-confold), reinstall the
+interpreter, move the prefix from a oneshot unit, reboot, remove, install
+again, purge.
 """
 
 import re
 import shlex
+import time
 
 import pytest
 
 from browser import Browser, png_bytes
-from conftest import app_workers, deb_version
+from conftest import app_master, app_workers, deb_version, inits
 from machine import Machine
 
 PASSWORD = "lifecycle password"
 PREFIX = "/board"
 UWSGI_INI = "/etc/uwsgi/apps-available/subsite.ini"
-NGINX_MAP = "/etc/nginx/conf.d/subsite.conf"
+NGINX_SITE = "/etc/nginx/sites-available/subsite"
 ADMIN_NOTE = "# the admin's own note"
 APT = "apt-get install -q -y"
-CONFOLD = "-o Dpkg::Options::=--force-confold"
+# What unattended-upgrades passes: keep an edited conffile, take an unedited one.
+CONF = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 
 # What purge may leave: files that change whatever is installed, or that
 # belong to the dependencies (which stay installed).
-NOT_OURS = re.compile(r"^/(var/(cache|log/(apt|dpkg\.log|nginx/|alternatives\.log)|lib/(apt|dpkg|nginx|ucf)/"
-                      r"|backups)|etc/ld\.so\.cache)")
+NOT_OURS = re.compile(r"^/(var/(cache|log/(apt|dpkg\.log|nginx/|alternatives\.log|journal/)|lib/(apt|dpkg|nginx|ucf"
+                      r"|systemd/(deb-systemd-helper-enabled|timers|catalog)|private)/|backups)|etc/ld\.so\.cache"
+                      r"|etc/systemd/system/multi-user\.target\.wants/uwsgi\.service)")
+
+# The admin's own uWSGI app, run by Debian's init script (under systemd, by uwsgi.service).
+NEIGHBOUR = r"""
+set -e
+mkdir -p /srv/neighbour
+printf '%s\n' 'def application(environ, start_response):' \
+    '    start_response("200 OK", [("Content-Type", "text/plain")])' '    return [b"neighbour\n"]' \
+    > /srv/neighbour/app.py
+printf '%s\n' '[uwsgi]' 'plugins = python3' 'wsgi-file = /srv/neighbour/app.py' 'workers = 2' \
+    > /etc/uwsgi/apps-available/neighbour.ini
+ln -s ../apps-available/neighbour.ini /etc/uwsgi/apps-enabled/neighbour.ini
+"""
 
 
 class State:
@@ -36,12 +53,16 @@ class State:
     snapshot: set = set()
     post_url = ""
     title = "Written before the upgrade"
+    neighbour = None
 
 
-@pytest.fixture(scope="module")
-def box(debs, previous_debs):
-    """A machine whose repository holds this build and the previous release."""
-    m = Machine.create(debs=[*debs, *previous_debs], download=["subsite", "python3.11-minimal"])
+@pytest.fixture(scope="module", params=["systemd", "sysv"])
+def box(request, debs, previous_debs):
+    """A machine whose repository holds this build and release 1.0.0."""
+    if request.param not in inits():
+        pytest.skip(f"SUBSITE_INITS leaves out {request.param}")
+    m = Machine.create(debs=[*debs, *previous_debs], download=["subsite", "python3.11-minimal"],
+                       init=request.param)
     m.current, m.previous = deb_version(debs[0]), deb_version(previous_debs[0])
     yield m
     m.shutdown()
@@ -57,6 +78,29 @@ def installed_version(m):
     return m.run("dpkg-query -W -f '${Version}' subsite").stdout
 
 
+def neighbour(m):
+    """The neighbour app's master pid and worker pids: a restart changes the first, a reload the second."""
+    master = m.run("cat /run/uwsgi/app/neighbour/pid").stdout.strip()
+    workers = m.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status", check=False).stdout.split()
+    return master, sorted(workers)
+
+
+def neighbour_untouched(m):
+    assert neighbour(m) == State.neighbour, "subsite restarted or reloaded the other uWSGI app"
+
+
+def app_in_its_unit(m):
+    """Under systemd, every uWSGI process of subsite is in subsite.service's cgroup."""
+    if m.init != "systemd":
+        return
+    for pid in [app_master(m), *map(str, app_workers(m))]:
+        cgroup = m.run(f"cat /proc/{pid}/cgroup").stdout.strip()
+        assert cgroup.endswith("/system.slice/subsite.service"), (pid, cgroup)
+    strays = [cmd for pid, cmd in m.processes() if "subsite.ini" in cmd and str(pid) != app_master(m)
+              and pid not in app_workers(m)]
+    assert not strays, strays
+
+
 def serves_the_data(m):
     """The post, its image, the password and the prefix are all still there."""
     browser = Browser(m)
@@ -70,11 +114,14 @@ def serves_the_data(m):
     assert "prefix = /board" in m.run("cat /etc/subsite/subsite.ini").stdout
 
 
-def test_previous_release_installs_and_holds_data(box):
+def test_release_1_0_0_installs_and_holds_data_beside_another_app(box):
     box.run(f"{APT} nginx uwsgi uwsgi-plugin-python3 python3.11")
+    box.run(NEIGHBOUR + "service uwsgi restart\n")
+    State.neighbour = neighbour(box)
     State.snapshot = files(box)
     box.install(f"subsite={box.previous}")
     assert installed_version(box) == box.previous
+    neighbour_untouched(box)
     box.run("subsite password", input=PASSWORD + "\n")
     box.run(f"subsite prefix {PREFIX}")
     browser = Browser(box)
@@ -86,39 +133,30 @@ def test_previous_release_installs_and_holds_data(box):
     assert created.status == 303
     State.post_url = created.headers["Location"]
     serves_the_data(box)
+    neighbour_untouched(box)
 
 
-def test_upgrade_with_confold_keeps_both_edits(box):
-    # One conffile the new release changed, one it did not; the admin edited both.
-    box.run(f"sed -i 's/^workers = .*/workers = 5/' {UWSGI_INI} && echo {shlex.quote(ADMIN_NOTE)} >> {NGINX_MAP}")
-    done = box.run(f"{APT} {CONFOLD} subsite")
+def test_upgrade_as_unattended_upgrades_does_keeps_data_and_edits(box):
+    # The admin edited a conffile this release changed, and one it did not.
+    box.run(f"sed -i 's/^workers = .*/workers = 5/' {UWSGI_INI} && echo {shlex.quote(ADMIN_NOTE)} >> {NGINX_SITE}")
+    done = box.oneshot(f"{APT} {CONF} subsite")
     assert "subsite: warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     assert installed_version(box) == box.current
     assert "workers = 5" in box.run(f"cat {UWSGI_INI}").stdout
     new_default = box.run(f"cat {UWSGI_INI}.dpkg-dist").stdout
-    assert "workers = 5" not in new_default and "previous release" not in new_default
-    assert ADMIN_NOTE in box.run(f"cat {NGINX_MAP}").stdout
-    assert box.run(f"ls {NGINX_MAP}.dpkg-dist", check=False).returncode != 0
+    assert "workers = 5" not in new_default and "exec:///usr/sbin/subsite uwsgi-config" in new_default
+    assert ADMIN_NOTE in box.run(f"cat {NGINX_SITE}").stdout
+    # Unedited conffiles follow the package, silently: nginx finds the generated files in their new place.
+    assert "/var/lib/subsite-nginx/" in box.run("cat /etc/nginx/conf.d/subsite.conf /etc/nginx/snippets/subsite.conf").stdout
+    assert box.run("test -e /var/lib/subsite/nginx", check=False).returncode != 0
     serves_the_data(box)
     assert len(app_workers(box)) == 5, "the admin's workers = 5 is in force"
+    app_in_its_unit(box)
+    neighbour_untouched(box)
+    assert "Verdict: all checks passed." in box.run("subsite check").stdout
 
 
-def test_upgrade_with_dpkg_defaults_keeps_an_edit_and_asks_nothing(box):
-    # The admin takes the new uWSGI file; the nginx map keeps its edit.
-    box.run(f"mv {UWSGI_INI}.dpkg-dist {UWSGI_INI}")
-    box.run(f"{APT} --allow-downgrades subsite={box.previous}")
-    assert "previous release" in box.run(f"cat {UWSGI_INI}").stdout, "an unedited conffile follows the package"
-    serves_the_data(box)
-    # stdin is /dev/null: a conffile prompt would fail this command.
-    box.run(f"{APT} subsite")
-    assert installed_version(box) == box.current
-    assert ADMIN_NOTE in box.run(f"cat {NGINX_MAP}").stdout
-    assert "previous release" not in box.run(f"cat {UWSGI_INI}").stdout
-    assert not box.run("find /etc -name '*.dpkg-*'").stdout
-    serves_the_data(box)
-
-
-def test_interpreter_reinstall_reloads_the_app(box):
+def test_interpreter_reinstall_reloads_the_app_alone(box):
     before = app_workers(box)
     done = box.run("apt-get install -q -y --reinstall python3.11-minimal")
     assert "Processing triggers for subsite" in done.stdout
@@ -126,6 +164,31 @@ def test_interpreter_reinstall_reloads_the_app(box):
     after = app_workers(box)
     assert after and not after.keys() & before.keys(), "the workers were replaced"
     serves_the_data(box)
+    app_in_its_unit(box)
+    neighbour_untouched(box)
+
+
+def test_prefix_moves_from_a_oneshot_unit_and_dpkg_reconfigure(box):
+    # As cron or Ansible run it: under systemd, whatever the unit started outside
+    # a unit of its own dies with it. The app must still answer afterwards.
+    box.oneshot("subsite prefix /moved")
+    time.sleep(5)
+    assert box.http("GET", "http://localhost/moved/_health").status == 200
+    app_in_its_unit(box)
+    box.run(f"echo 'subsite subsite/prefix string {PREFIX}' | debconf-set-selections"
+            " && dpkg-reconfigure -f noninteractive subsite")
+    serves_the_data(box)
+    app_in_its_unit(box)
+    neighbour_untouched(box)
+
+
+def test_a_reboot_brings_everything_back(box):
+    if box.init != "systemd":
+        pytest.skip("a machine without systemd has no boot to test")
+    box.reboot()
+    serves_the_data(box)
+    app_in_its_unit(box)
+    State.neighbour = neighbour(box)      # booted afresh, as everything else
 
 
 OWN_SERVER = "/etc/nginx/sites-enabled/own"
@@ -150,6 +213,7 @@ def test_a_site_the_admin_disabled_stays_disabled(box):
     box.run(f"subsite prefix {PREFIX} && rm {OWN_SERVER} && ln -s ../sites-available/subsite"
             " /etc/nginx/sites-enabled/subsite && service nginx reload")
     serves_the_data(box)
+    neighbour_untouched(box)
 
 
 def test_remove_keeps_settings_and_data_and_disables_the_app(box):
@@ -161,15 +225,21 @@ def test_remove_keeps_settings_and_data_and_disables_the_app(box):
     for gone in ("/etc/uwsgi/apps-enabled/subsite.ini", "/etc/nginx/sites-enabled/subsite", "/opt/venvs/subsite"):
         assert box.run(f"test -e {gone}", check=False).returncode != 0, gone
     assert not [cmd for _, cmd in box.processes() if "uwsgi" in cmd and "subsite" in cmd]
+    if box.init == "systemd":
+        assert box.run("systemctl is-active subsite.socket subsite.service", check=False).stdout.split() == [
+            "inactive", "inactive"]
     box.run("nginx -t")
     assert box.http("GET", "http://localhost/").status == 200            # nginx serves other sites
     assert box.http("GET", f"http://localhost{PREFIX}/_health").status == 404
+    neighbour_untouched(box)
 
 
 def test_install_after_remove_finds_everything(box):
     done = box.install("subsite")
     assert "subsite: warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     serves_the_data(box)
+    app_in_its_unit(box)
+    neighbour_untouched(box)
 
 
 def test_purge_leaves_nothing(box):
@@ -181,3 +251,4 @@ def test_purge_leaves_nothing(box):
     assert box.run("debconf-show subsite").stdout == ""
     box.run("nginx -t")
     assert box.http("GET", "http://localhost/").status == 200
+    neighbour_untouched(box)

@@ -66,15 +66,18 @@ def app(action):
     if not systemd_running():
         return invoke("uwsgi", action, layout.NAME)
     units = layout.SYSTEMD_UNITS if action == "stop" else (layout.SYSTEMD_SERVICE,)
+    if action in ("start", "restart"):
+        systemctl("reset-failed", *layout.SYSTEMD_UNITS)     # a failed socket or a start limit hit earlier
     return _run(["deb-systemd-invoke", action, *units])
 
 
-def helper(action):
-    """Run deb-systemd-helper ``action`` (enable, disable) on the app's units; return (ok, output).
+def enable_units(action="enable"):
+    """Enable (or ``disable``) the app's systemd units; return (ok, output).
 
-    It records what it enabled, so a purge removes the links (debian/postrm).
+    debhelper's part of the postinst records the links they make, so a purge
+    removes them.
     """
-    return _run(["deb-systemd-helper", action, *layout.SYSTEMD_UNITS])
+    return systemctl(action, "--quiet", *layout.SYSTEMD_UNITS)
 
 
 def start_hint():

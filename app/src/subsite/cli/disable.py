@@ -18,7 +18,7 @@ def run(args):
         ok, output = services.app("stop")
         if not ok:
             warn(f"stopping {' and '.join(layout.SYSTEMD_UNITS)} failed: {output}")
-        services.helper("disable")
+        services.enable_units("disable")
     if layout.UWSGI_APP_LINK.exists() or services.init_script_master_pid():
         # Without systemd; or an instance release 1.0.0 started before systemd's units took over.
         services.invoke("uwsgi", "stop", layout.NAME)

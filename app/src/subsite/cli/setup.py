@@ -82,7 +82,7 @@ def enable_app():
     if services.systemd_running():
         newly = not layout.UWSGI_APP_LINK.is_symlink() and not units_enabled()
         services.systemctl("daemon-reload")         # the units may be new
-        ok, output = services.helper("enable")
+        ok, output = services.enable_units()
         if not ok:
             raise Refused(f"could not enable {' and '.join(layout.SYSTEMD_UNITS)}: {output}")
     else:
@@ -125,8 +125,6 @@ def start_app(values, served):
     """Start the app, or reload it gracefully when the prefix and socket in force stay as they are."""
     if services.systemd_running() and (layout.UWSGI_APP_LINK.is_symlink() or services.init_script_master_pid()):
         return take_over_from_init_script()
-    if services.systemd_running():
-        services.systemctl("reset-failed", layout.SYSTEMD_SERVICE)   # a start limit hit before
     if services.uwsgi_master_pid() and served == (values.prefix, values.upstream):
         return services.reload_app()
     return services.restart_app()
