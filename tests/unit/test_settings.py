@@ -100,3 +100,30 @@ def test_rendered_template_keeps_new_keys():
     text = render_settings(values)
     assert "login-attempts = off\n" in text and "test-endpoints = yes\n" in text
     assert settings.parse(text, Path("t.ini")) == values
+
+
+def test_trusted_headers():
+    assert settings.Settings().trusted_headers == ("for", "proto")
+    values = settings.parse("[subsite]\ntrusted-headers = Prefix,for , proto,prefix\n")
+    assert values.trusted_headers == ("for", "proto", "prefix")
+    assert settings.parse("[subsite]\ntrusted-headers = none\n").trusted_headers == ()
+    every = "for, proto, host, port, prefix"
+    assert settings.parse(f"[subsite]\ntrusted-headers = {every}\n").trusted_headers == settings.FORWARDED
+
+
+@pytest.mark.parametrize("value", ["", "for proto", "for,,proto", "ssl", "for, none", "x-forwarded-for", "all"])
+def test_trusted_headers_refused(value):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.parse(f"[subsite]\nprefix = /a\ntrusted-headers = {value}\n", "f.ini")
+    assert str(caught.value).startswith(f"f.ini:3: trusted-headers = {value!r} is refused: list some of "
+                                        "for, proto, host, port, prefix, separated by commas, or write none")
+
+
+@pytest.mark.parametrize("headers", [(), ("for",), ("for", "proto"), settings.FORWARDED])
+def test_rendered_template_keeps_trusted_headers(headers):
+    from subsite.cli.common import render_settings
+
+    values = settings.Settings(trusted_proxies=1, trusted_headers=headers)
+    text = render_settings(values)
+    assert f"trusted-headers = {', '.join(headers) or 'none'}\n" in text
+    assert settings.parse(text, Path("t.ini")) == values

@@ -20,6 +20,7 @@ def default_config():
         "DATABASE": str(defaults.database),
         "UPLOADS_DIR": str(defaults.uploads),
         "TRUSTED_PROXIES": defaults.trusted_proxies,
+        "TRUSTED_HEADERS": defaults.trusted_headers,
         "PASSWORD_FILE": str(layout.PASSWORD_FILE),
         "SECRET_KEY_FILE": str(layout.SECRET_KEY_FILE),
         "MAX_CONTENT_LENGTH": layout.MAX_UPLOAD_BYTES,

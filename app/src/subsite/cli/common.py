@@ -31,9 +31,17 @@ SETTINGS_TEMPLATE = """\
 prefix = {prefix}
 
 # How many proxies in front of nginx (a TLS terminator, a load balancer) may set
-# X-Forwarded-For/-Proto/-Host/-Port/-Prefix. 0: nginx faces the clients and
-# every forwarded header is ignored.
+# X-Forwarded-* headers. 0: nginx faces the clients and every forwarded header
+# is ignored.
 trusted-proxies = {trusted_proxies}
+
+# Which X-Forwarded-* headers those proxies are trusted with: some of for
+# (the client's address), proto (http or https), host, port and prefix (the
+# URL prefix in front of this one), separated by commas; or none. Name host,
+# port or prefix only if every trusted proxy sets that header itself: one a
+# proxy passes on from the client lets the client choose the host or prefix
+# of every link and cookie. The admin's diagnostics page shows what applies.
+trusted-headers = {trusted_headers}
 
 # The uWSGI socket nginx passes requests to (a path, or host:port); uWSGI
 # listens there besides Debian's default socket. A host:port is open to anyone
