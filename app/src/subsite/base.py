@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask, request
 from werkzeug.utils import redirect
 
-from . import db, layout, settings, uploads
+from . import converters, db, layout, settings, uploads
 from .sessions import PrefixSessionInterface
 
 PACKAGE_DIR = Path(__file__).parent
@@ -59,6 +59,7 @@ def make_flask(import_name, test_config=None, *, cookie_name):
 
     app.logger.setLevel(logging.INFO)
     app.session_interface = PrefixSessionInterface(cookie_name)
+    converters.init_app(app)
     db.init_app(app)
     uploads.init_app(app)
     app.after_request(relative_location)
