@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from subsite import db, layout
+from subsite import db, generation, layout
 from subsite.cli import main
 
 
@@ -174,3 +174,13 @@ def test_file_names_are_taken_as_they_are(database, tmp_path):
     add_posts(database, "third")
     assert main(["restore", str(copy)]) == 0
     assert titles(database) == ["first", "second"]
+
+
+def test_restore_ends_every_admin_session(database, tmp_path):
+    conn = db.connect(database)
+    joined = generation.start(conn)
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    assert main(["restore", str(copy)]) == 0
+    # The backup held the generation a session had joined; it is not current again.
+    assert generation.current(db.connect(database)) not in (None, joined)

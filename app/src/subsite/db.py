@@ -21,6 +21,11 @@ CREATE TABLE IF NOT EXISTS login_attempts (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at);
+-- The admin sessions' generation, one row (see generation.py).
+CREATE TABLE IF NOT EXISTS session_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value TEXT NOT NULL
+);
 """
 
 

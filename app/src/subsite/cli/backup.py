@@ -50,7 +50,7 @@ def run_backup(args):
 
 def run_restore(args):
     # Imported here: db needs Flask, which the other commands do without.
-    from .. import db
+    from .. import db, generation
 
     database, uploads = _data_paths()
     source = args.file
@@ -70,6 +70,9 @@ def run_restore(args):
         # A backup from an older release may lack a table the workers made at their start.
         with closing(_open_existing(database, readonly=False)) as restored:
             restored.executescript(db.SCHEMA)
+            # The backup holds the session generation of its day: admin
+            # sessions logged out since then must not count again.
+            generation.end_all(restored)
     except (sqlite3.Error, OSError) as error:
         raise Refused(f"cannot restore {source} into {database}: {error}. "
                       f"The posts from before are kept in {kept}.") from None
