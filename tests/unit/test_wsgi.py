@@ -68,6 +68,7 @@ def test_config_from_settings(installed, tmp_path):
         "TRUSTED_PROXIES": 0,
         "TRUSTED_HEADERS": ("for", "proto"),
         "LOGIN_ATTEMPTS": values.login_attempts,
+        "LOGIN_ATTEMPTS_TOTAL": values.login_attempts_total,
         "TEST_ENDPOINTS": False,
     }
 

@@ -124,11 +124,9 @@ def login():
     error = None
     if request.method == "POST" and hashed is not None:
         address = request.remote_addr or ""
-        wait = ratelimit.attempt(address)
-        if wait:
-            current_app.logger.warning("admin login from %s refused: too many failed attempts", address)
-            error = f"Too many failed logins from your address. Try again in {wait} seconds."
-            return _login_page(hashed, error), 429, {"Retry-After": str(wait)}
+        refusal = ratelimit.attempt(address)
+        if refusal:
+            return _refused(hashed, address, refusal)
         if check_password_hash(hashed, request.form.get("password", "")):
             ratelimit.succeeded(address)
             session.clear()
@@ -140,6 +138,20 @@ def login():
         current_app.logger.warning("failed admin login from %s", address)
         error = "Wrong password."
     return _login_page(hashed, error)
+
+
+def _refused(hashed, address, refusal):
+    """Answer a login attempt over a limit: 429, and when to try again."""
+    if refusal.limit == ratelimit.TOTAL:
+        current_app.logger.warning(
+            "admin login from %s refused: the failed logins from all clients reached login-attempts-total; "
+            "logins from the server itself are still taken, and 'subsite password' forgets the failures", address)
+        error = (f"Too many failed logins to this site. Try again in {refusal.seconds} seconds, "
+                 "or log in from the server itself.")
+    else:
+        current_app.logger.warning("admin login from %s refused: too many failed attempts (login-attempts)", address)
+        error = f"Too many failed logins from your address. Try again in {refusal.seconds} seconds."
+    return _login_page(hashed, error), 429, {"Retry-After": str(refusal.seconds)}
 
 
 def _login_page(hashed, error):

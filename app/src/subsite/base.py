@@ -25,6 +25,7 @@ def default_config():
         "SECRET_KEY_FILE": str(layout.SECRET_KEY_FILE),
         "MAX_CONTENT_LENGTH": layout.MAX_UPLOAD_BYTES,
         "LOGIN_ATTEMPTS": defaults.login_attempts,
+        "LOGIN_ATTEMPTS_TOTAL": defaults.login_attempts_total,
         "TEST_ENDPOINTS": defaults.test_endpoints,
     }
 

@@ -55,6 +55,7 @@ class Settings:
     database: Path = layout.DATABASE_FILE
     uploads: Path = layout.UPLOADS_DIR
     login_attempts: Rate = Rate(5, 300)
+    login_attempts_total: Rate = Rate(100, 300)
     test_endpoints: bool = False
 
     @property
@@ -112,7 +113,7 @@ def _convert(key, raw):
         return int(raw)
     if key == "trusted-headers":
         return _headers(raw)
-    if key == "login-attempts":
+    if key in ("login-attempts", "login-attempts-total"):
         return _rate(raw)
     if key == "test-endpoints":
         if raw.lower() not in YES + NO:

@@ -22,6 +22,7 @@ def app_config(values):
         "TRUSTED_PROXIES": values.trusted_proxies,
         "TRUSTED_HEADERS": values.trusted_headers,
         "LOGIN_ATTEMPTS": values.login_attempts,
+        "LOGIN_ATTEMPTS_TOTAL": values.login_attempts_total,
         "TEST_ENDPOINTS": values.test_endpoints,
     }
 

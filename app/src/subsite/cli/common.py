@@ -52,9 +52,17 @@ socket = {socket}
 database = {database}
 uploads = {uploads}
 
-# Failed admin logins allowed per client address, e.g. "5 per 300 s" (the
-# address is then refused with 429 until the oldest failure is that old), or off.
+# Failed admin logins allowed per client, e.g. "5 per 300 s" (the client is
+# then refused with 429 until the oldest failure is that old), or off. A client
+# is an IPv4 address or an IPv6 /64 (one host often has a whole /64).
 login-attempts = {login_attempts}
+
+# Failed admin logins allowed from all clients together, which caps the CPU
+# that password checks can cost (each one takes a scrypt hash), or off. Once
+# it is reached only logins from the server itself (loopback, e.g. through an
+# SSH tunnel) are taken until the oldest failure is that old; 'subsite password'
+# forgets every failed login.
+login-attempts-total = {login_attempts_total}
 
 # yes: serve test-only pages (<prefix>/_test/sleep, a request that hangs) used by
 # the package's soak tests. Keep it no on a real server.

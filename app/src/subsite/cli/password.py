@@ -1,7 +1,8 @@
 """`subsite password`: set the admin password (read from stdin when it is not a terminal).
 
-Setting it also ends every admin session, as logging out does, in the app's
-database. That database belongs to the web user, in a directory where root
+Setting it also ends every admin session, as logging out does, and forgets
+the failed logins, so an admin locked out by the login limits gets in again:
+both are in the app's database. That database belongs to the web user, in a directory where root
 must not create files, so that step runs as the web user (privileges.run_as);
 if it cannot be done the password is set all the same and a warning says why.
 """
@@ -51,25 +52,26 @@ def run(args):
 
 
 def end_sessions():
-    """End every admin session in the app's database, as the web user; warn if that cannot be done."""
+    """End every admin session and forget the failed logins, as the web user; warn if that cannot be done."""
     try:
         database = settings.load().database
         cleared = privileges.run_as(layout.WEB_USER, clear_logins, str(database))
     except (settings.SettingsError, privileges.ChildFailed, OSError) as error:
-        warn(f"the password is set, but the admin sessions in the app's database could not be ended: {error}. "
-             "The new password logs every session out anyway; run 'subsite password' again once that is fixed.")
+        warn(f"the password is set, but the admin sessions and failed logins in the app's database could not be "
+             f"cleared: {error}. The new password logs every session out anyway; if logins are refused (429), "
+             "run 'subsite password' again once that is fixed.")
         return
     if cleared:
-        print("Every admin session is logged out.")
+        print("Every admin session is logged out and the failed logins are forgotten.")
 
 
 def clear_logins(database):
-    """End every admin session recorded in ``database``; return False when there is no database yet.
+    """End every admin session and forget the failed logins in ``database``; return False when there is no database yet.
 
     Runs as the web user. A missing database (the app has not started yet)
     holds no session, so it is not created here.
     """
-    from .. import db, generation
+    from .. import db, generation, ratelimit
 
     path = Path(database)
     if not path.is_file():
@@ -78,4 +80,5 @@ def clear_logins(database):
     with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)) as conn:
         conn.executescript(db.SCHEMA)
         generation.end_all(conn)
+        ratelimit.forget_all(conn)
     return True
