@@ -160,8 +160,8 @@ class Session:
             answer = self.client.get("/admin/api/csrf")
             if answer.status_code != 200:
                 page = self.client.get("/admin/login")
-                login = self.client.post("/admin/login", data={"password": PASSWORD, "csrf_token": csrf_token(page.text)})
-                assert login.status_code == 303
+                form = {"password": PASSWORD, "csrf_token": csrf_token(page.text)}
+                assert self.client.post("/admin/login", data=form).status_code == 303
                 answer = self.client.get("/admin/api/csrf")
             self.token = answer.json["csrf_token"]
         elif self.token is None:
