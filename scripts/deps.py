@@ -4,7 +4,8 @@ import os
 import subprocess
 
 BUILD = ["dpkg-dev", "debhelper", "dh-virtualenv", "python3-venv", "python3-dev", "po-debconf", "git"]
-TEST = BUILD + ["debootstrap", "apt-utils", "iproute2", "util-linux", "lintian", "piuparts", "wrk"]
+# chromium: tests/unit/test_browser.py checks the pages under the Content-Security-Policy in a real browser.
+TEST = BUILD + ["debootstrap", "apt-utils", "iproute2", "util-linux", "lintian", "piuparts", "wrk", "chromium"]
 
 
 def apt_install(packages):

@@ -12,6 +12,7 @@ from subsite import db, layout, services
 from subsite.admin import create_admin
 from subsite.application import make_application
 from subsite.frontend import create_frontend
+from subsite.settings import TRUSTED_HEADERS
 
 
 @pytest.fixture(autouse=True)
@@ -74,9 +75,10 @@ def client(app, prefix):
 def make_client(config, prefix):
     """Return a factory for clients of an app built with other settings."""
 
-    def make(trusted_proxies=0, scheme="http", use_cookies=True, **overrides):
+    def make(trusted_proxies=0, trusted_headers=TRUSTED_HEADERS, scheme="http", use_cookies=True, **overrides):
         changed = {**config, **overrides}
-        application = make_application(create_frontend(changed), create_admin(changed), trusted_proxies=trusted_proxies)
+        application = make_application(create_frontend(changed), create_admin(changed),
+                                       trusted_proxies=trusted_proxies, trusted_headers=trusted_headers)
         return MountedClient(application, prefix, scheme, use_cookies=use_cookies)
 
     return make

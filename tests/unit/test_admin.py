@@ -124,6 +124,13 @@ def test_edit_missing_post(client, token):
     assert client.get("/admin/posts/9/edit").status_code == 404
 
 
+@pytest.mark.parametrize("post_id", ["9" * 20, "9223372036854775808", "-1"])
+def test_an_id_out_of_range_is_404(client, token, post_id):
+    assert client.get(f"/admin/posts/{post_id}/edit").status_code == 404
+    assert client.post(f"/admin/posts/{post_id}/edit", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/admin/posts/{post_id}/delete", data={"csrf_token": token}).status_code == 404
+
+
 def test_delete_post(client, token, add_post, config, prefix):
     post_id = add_post("Doomed", "Body", image=PNG)
     response = client.post(f"/admin/posts/{post_id}/delete", data={"csrf_token": token})

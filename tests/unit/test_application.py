@@ -8,6 +8,7 @@ from werkzeug.test import Client
 from support import GIF, PASSWORD, PNG, AuthActions, csrf_token, emitted_urls, set_cookie
 from subsite.application import make_application
 from subsite.layout import ADMIN_MOUNT
+from subsite.settings import FORWARDED
 
 FORGED = {
     "X-Forwarded-For": "203.0.113.9",
@@ -21,7 +22,13 @@ def test_wiring(frontend, admin):
     make_application(frontend, admin, trusted_proxies=2)
     assert admin.extensions["subsite.frontend"] is frontend
     assert frontend.config["TRUSTED_PROXIES"] == admin.config["TRUSTED_PROXIES"] == 2
+    assert frontend.config["TRUSTED_HEADERS"] == admin.config["TRUSTED_HEADERS"] == ("for", "proto")
     assert ADMIN_MOUNT == "/admin"
+
+
+def test_no_trusted_proxy_trusts_no_header(frontend, admin):
+    make_application(frontend, admin, trusted_proxies=0, trusted_headers=FORWARDED)
+    assert frontend.config["TRUSTED_HEADERS"] == admin.config["TRUSTED_HEADERS"] == ()
 
 
 @pytest.mark.parametrize(
@@ -79,8 +86,25 @@ def test_forwarded_headers_ignored_in_redirects(client, prefix):
     assert response.location == f"{prefix}/dir/"
 
 
-def test_proxy_fix_with_one_trusted_proxy(make_client):
+def test_one_trusted_proxy_applies_only_for_and_proto_by_default(make_client, prefix):
+    # A proxy that passes the client's X-Forwarded-Prefix and -Host on must
+    # not let the client choose the script root: cookie paths, every link.
     client = make_client(trusted_proxies=1)
+    health = client.get("/_health", headers=FORGED)
+    assert health.json["script_root"] == prefix
+    redirect = client.get("/dir", headers=FORGED)
+    assert redirect.location == f"{prefix}/dir/"
+    page = client.get("/", headers=FORGED)
+    cookie = set_cookie(page, "subsite_front")
+    assert cookie["path"] == (prefix or "/") and cookie["secure"] is True  # Proto is applied
+    for _, _, url in emitted_urls(page.text):
+        assert url.startswith(prefix + "/") and "edge" not in url
+    for name, value in page.headers.items():
+        assert "edge" not in value and "public.example" not in value, name
+
+
+def test_proxy_fix_with_every_header_trusted(make_client):
+    client = make_client(trusted_proxies=1, trusted_headers=FORWARDED)
     health = client.get("/_health", headers=FORGED)
     assert health.json["script_root"] == "/edge"
     redirect = client.get("/dir", headers=FORGED)
@@ -93,10 +117,31 @@ def test_proxy_fix_with_one_trusted_proxy(make_client):
         assert url.startswith("/edge/")
 
 
+@pytest.mark.parametrize(
+    ("trusted_headers", "expected"),
+    [
+        (("for", "proto"), {"remote_addr": "203.0.113.9", "scheme": "https", "host": "localhost", "root": ""}),
+        (("for",), {"remote_addr": "203.0.113.9", "scheme": "http", "host": "localhost", "root": ""}),
+        (("host",), {"remote_addr": "192.0.2.7", "scheme": "http", "host": "public.example", "root": ""}),
+        (("prefix",), {"remote_addr": "192.0.2.7", "scheme": "http", "host": "localhost", "root": "/edge"}),
+        ((), {"remote_addr": "192.0.2.7", "scheme": "http", "host": "localhost", "root": ""}),
+    ],
+    ids=["default", "for", "host", "prefix", "none"],
+)
+def test_only_the_named_headers_are_applied(frontend, admin, trusted_headers, expected):
+    seen = []
+    frontend.before_request(lambda: seen.append(
+        {"remote_addr": request.remote_addr, "scheme": request.scheme, "host": request.host,
+         "root": request.script_root}))
+    application = make_application(frontend, admin, trusted_proxies=1, trusted_headers=trusted_headers)
+    Client(application).get("/", headers=FORGED, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert seen == [expected]
+
+
 def test_login_behind_a_trusted_proxy(make_client):
     # The browser sees https://public.example/edge/, which the test client's
     # cookie jar cannot model, so carry the cookie by hand.
-    client = make_client(trusted_proxies=1, use_cookies=False)
+    client = make_client(trusted_proxies=1, trusted_headers=FORWARDED, use_cookies=False)
     page = client.get("/admin/login", headers=FORGED)
     cookie = set_cookie(page, "subsite_admin")
     assert cookie["path"] == "/edge/admin" and cookie["secure"] is True
@@ -112,7 +157,7 @@ def test_login_behind_a_trusted_proxy(make_client):
 @pytest.mark.parametrize("path", ["/dir", "/admin", "/admin/posts/new", "/admin/diagnostics"])
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
 def test_forged_host_never_in_location(make_client, path, trusted_proxies):
-    client = make_client(trusted_proxies=trusted_proxies)
+    client = make_client(trusted_proxies=trusted_proxies, trusted_headers=FORWARDED)
     for headers in ({"Host": "evil.test"}, {"X-Forwarded-Host": "evil.test"}, {"Host": "evil.test:80"}):
         response = client.get(path, headers=headers)
         assert 300 <= response.status_code < 400

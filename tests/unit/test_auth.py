@@ -5,7 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.security import check_password_hash
 
-from support import PASSWORD, csrf_token, emitted_urls
+from support import PASSWORD, AuthActions, MountedClient, csrf_token, emitted_urls
+from subsite import db, generation
 from subsite.auth import safe_next, set_password
 
 
@@ -150,3 +151,98 @@ def test_new_password_logs_everyone_out(client, auth, config):
     assert client.get("/admin/").status_code == 303
     assert auth.login(password=PASSWORD).status_code == 200  # old password is wrong now
     assert auth.login(password="a brand new password").status_code == 303
+
+
+def copy_of_the_login(client, app, prefix):
+    """Return another client holding the same admin cookie, as a thief would."""
+    cookie = client.get_cookie("subsite_admin", path=f"{prefix}/admin")
+    thief = MountedClient(app, prefix)
+    thief.set_cookie("subsite_admin", cookie.value, path=f"{prefix}/admin")
+    return thief
+
+
+def test_logout_ends_a_copied_session(client, auth, app, prefix):
+    auth.login()
+    thief = copy_of_the_login(client, app, prefix)
+    assert thief.get("/admin/").status_code == 200
+    auth.logout()
+    assert thief.get("/admin/").status_code == 303
+    assert thief.get("/admin/api/csrf").status_code == 303
+
+
+def test_logout_ends_every_session(client, auth, app, prefix):
+    other = MountedClient(app, prefix)
+    AuthActions(other).login()
+    auth.login()
+    auth.logout()
+    assert other.get("/admin/").status_code == 303
+    # A new login is a new session again.
+    assert AuthActions(other).login().status_code == 303
+    assert other.get("/admin/").status_code == 200
+
+
+def test_logout_ends_the_session_in_every_worker(make_client, config, prefix):
+    # Two apps on one database stand for two uWSGI workers (or two hosts).
+    first, second = make_client(), make_client()
+    AuthActions(first).login()
+    cookie = first.get_cookie("subsite_admin", path=f"{prefix}/admin")
+    second.set_cookie("subsite_admin", cookie.value, path=f"{prefix}/admin")
+    assert second.get("/admin/").status_code == 200
+    AuthActions(first).logout()
+    assert second.get("/admin/").status_code == 303
+
+
+def test_a_visitor_cannot_log_the_admin_out(client, auth, app, prefix):
+    auth.login()
+    visitor = MountedClient(app, prefix)
+    token = csrf_token(visitor.get("/admin/login").text)
+    assert visitor.post("/admin/logout", data={"csrf_token": token}).status_code == 303
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_session_from_before_generations_is_logged_out(client, auth, admin):
+    # Signed by an older release: the password stamp alone no longer logs in.
+    auth.login()
+    with admin.test_request_context():
+        interface = admin.session_interface
+        serializer = interface.get_signing_serializer(admin)
+        cookie = client.get_cookie("subsite_admin", path=client.prefix + "/admin")
+        data = serializer.loads(cookie.value)
+        del data["generation"]
+        client.set_cookie("subsite_admin", serializer.dumps(data), path=client.prefix + "/admin")
+    assert client.get("/admin/").status_code == 303
+
+
+def test_one_query_per_admin_request(client, auth, config):
+    auth.login()
+    statements = []
+    # The test client runs the app in this thread, on this thread's connection.
+    db.connection(config["DATABASE"]).set_trace_callback(statements.append)
+    try:
+        assert client.get("/admin/posts/new").status_code == 200
+    finally:
+        db.connection(config["DATABASE"]).set_trace_callback(None)
+    assert [s for s in statements if "session_generation" in s] == [
+        "SELECT value FROM session_generation WHERE id = 1"]
+
+
+def test_anonymous_requests_do_not_ask_the_database(client, config):
+    statements = []
+    db.connection(config["DATABASE"]).set_trace_callback(statements.append)
+    try:
+        client.get("/admin/login")
+        client.get("/admin/")
+    finally:
+        db.connection(config["DATABASE"]).set_trace_callback(None)
+    assert not [s for s in statements if "session_generation" in s]
+
+
+def test_generations(tmp_path):
+    conn = db.connect(tmp_path / "subsite.db")
+    assert generation.current(conn) is None
+    first = generation.start(conn)
+    assert generation.start(conn) == first == generation.current(conn)
+    generation.end_all(conn)
+    second = generation.current(conn)
+    assert second not in (None, first)
+    assert generation.start(conn) == second

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from subsite import db, dbcopy, layout
+from subsite import db, dbcopy, generation, layout
 from subsite.cli import main
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
@@ -409,3 +409,13 @@ def test_restore_as_root_refuses_a_link_planted_in_place_of_the_database(served,
     assert "is a symbolic link, not the app's database; move it away" in capsys.readouterr().err
     assert roots.read_bytes() == before
     assert not list(served.data.glob("*before-restore*"))
+
+
+def test_restore_ends_every_admin_session(database, tmp_path):
+    conn = db.connect(database)
+    joined = generation.start(conn)
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    assert main(["restore", str(copy)]) == 0
+    # The backup held the generation a session had joined; it is not current again.
+    assert generation.current(db.connect(database)) not in (None, joined)

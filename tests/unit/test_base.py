@@ -1,10 +1,11 @@
 import logging
+import re
 
 import pytest
 from flask import Flask
 
-from subsite import layout, settings
-from subsite.base import make_flask, read_secret_key, relative_location
+from subsite import db, layout, settings
+from subsite.base import PACKAGE_DIR, make_flask, read_secret_key, relative_location
 
 
 @pytest.fixture
@@ -100,3 +101,76 @@ def test_redirect_body_has_no_host():
 
 def test_nosniff(client):
     assert client.get("/").headers["X-Content-Type-Options"] == "nosniff"
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("GET", "/posts/{post}", 200),
+        ("GET", "/posts/99", 404),
+        ("GET", "/dir", 308),
+        ("GET", "/api/posts", 200),
+        ("GET", "/api/posts/99", 404),
+        ("POST", "/", 405),
+        ("GET", "/static/style.css", 200),
+        ("GET", "/uploads/{image}", 200),
+        ("GET", "/boom", 500),
+        ("GET", "/_health", 200),
+        ("HEAD", "/_health", 200),
+        ("POST", "/_health", 405),
+        ("GET", "/admin", 308),
+        ("GET", "/admin/", 303),
+        ("GET", "/admin/login", 200),
+        ("POST", "/admin/login", 400),
+        ("GET", "/admin/nothing", 404),
+        ("GET", "/admin/api/csrf", 303),
+        ("POST", "/admin/api/posts", 400),
+    ],
+)
+def test_security_headers_on_every_answer(client, frontend, add_post, prefix, method, path, status):
+    frontend.add_url_rule("/boom", "boom", lambda: 1 / 0)
+    post = add_post(image=b"\x89PNG\r\n\x1a\n")
+    with frontend.app_context():
+        image = db.get_post(post)["image"]
+    response = client.open(path.format(post=post, image=image), method=method)
+    assert response.status_code == status
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get_all(name) == [value], name
+
+
+def test_security_headers_when_logged_in(client, auth):
+    auth.login()
+    for path in ("/admin/", "/admin/posts/new", "/admin/diagnostics", "/admin/diagnostics?format=json",
+                 "/admin/api/csrf", "/admin/posts/99/edit"):
+        response = client.get(path)
+        assert response.status_code in (200, 404), path
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (path, name)
+    assert auth.logout().headers["X-Frame-Options"] == "DENY"
+
+
+def test_health_error_has_security_headers(make_client, tmp_path):
+    response = make_client(DATABASE=str(tmp_path / "missing" / "subsite.db")).get("/_health")
+    assert response.status_code == 503
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, name
+
+
+# Markup the policy would block: inline script, inline style, event handlers, javascript: URLs.
+INLINE = re.compile(r"<script|<style|\sstyle\s*=|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("template", sorted(p.relative_to(PACKAGE_DIR / "templates").as_posix()
+                                            for p in (PACKAGE_DIR / "templates").rglob("*.html")))
+def test_templates_need_no_inline_script_or_style(template):
+    text = (PACKAGE_DIR / "templates" / template).read_text()
+    assert not INLINE.search(text), INLINE.search(text)

@@ -4,6 +4,7 @@ import pytest
 
 from support import AuthActions, emitted_urls
 from subsite.diagnostics import port_of, proxy_fix_value
+from subsite.settings import FORWARDED
 
 PEER = {"REMOTE_ADDR": "192.0.2.7"}
 FORGED = {
@@ -43,7 +44,7 @@ def test_plain_request(client, auth, prefix):
     assert data["site_url"] == f"{prefix}/"
     assert (data["scheme"], data["host"], data["port"]) == ("http", "localhost", 80)
     assert data["remote_addr"] == "192.0.2.7"
-    assert data["trusted_proxies"] == 0
+    assert data["trusted_proxies"] == 0 and data["trusted_headers"] == []
     assert data["proxy_fix_orig"] is None
     for header in data["forwarded_headers"]:
         assert (header["present"], header["trusted"], header["applied"]) == (False, False, False)
@@ -61,11 +62,28 @@ def test_forwarded_headers_ignored_by_default(client, auth, prefix):
         assert not headers[name]["trusted"] and not headers[name]["applied"]
 
 
-def test_forwarded_headers_applied_with_one_trusted_proxy(make_client, prefix):
+def test_one_trusted_proxy_applies_for_and_proto_by_default(make_client, prefix):
     client = make_client(trusted_proxies=1)
     AuthActions(client).login()
     data = diagnostics(client, FORGED)
+    assert (data["trusted_proxies"], data["trusted_headers"]) == (1, ["for", "proto"])
+    assert data["script_root"] == f"{prefix}/admin"  # the forged prefix is not applied
+    assert (data["scheme"], data["host"], data["port"]) == ("https", "localhost", 443)
+    assert data["remote_addr"] == "203.0.113.9"
+    headers = by_name(data)
+    applied = {name for name, header in headers.items() if header["applied"]}
+    assert applied == {name for name, header in headers.items() if header["trusted"]}
+    assert applied == {"X-Forwarded-For", "X-Forwarded-Proto"}
+    for name in ("X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl"):
+        assert headers[name]["present"] and headers[name]["used"] is None, name
+
+
+def test_forwarded_headers_applied_when_all_are_trusted(make_client, prefix):
+    client = make_client(trusted_proxies=1, trusted_headers=FORWARDED)
+    AuthActions(client).login()
+    data = diagnostics(client, FORGED)
     assert data["trusted_proxies"] == 1
+    assert data["trusted_headers"] == list(FORWARDED)
     assert data["script_root"] == "/edge/admin"  # X-Forwarded-Prefix replaces SCRIPT_NAME
     assert data["site_root"] == "/edge"
     assert data["site_url"] == "/edge/"
@@ -111,8 +129,19 @@ def test_html_page_behind_a_proxy(make_client):
     client = make_client(trusted_proxies=1)
     AuthActions(client).login()
     response = client.get("/admin/diagnostics", headers=FORGED, environ_overrides=PEER)
-    assert "trusted, applied" in response.text
+    assert "<code>trusted-headers = for, proto</code>" in response.text
+    assert "trusted, applied: <code>203.0.113.9</code>" in response.text
+    assert "ignored (not trusted: trusted-headers does not name prefix)" in response.text
+    assert "ignored (never read)" in response.text
     assert "Before ProxyFix" in response.text
+
+
+def test_html_page_with_no_header_trusted(make_client):
+    client = make_client(trusted_proxies=1, trusted_headers=())
+    AuthActions(client).login()
+    response = client.get("/admin/diagnostics", headers=FORGED, environ_overrides=PEER)
+    assert "no ProxyFix" in response.text and "<code>trusted-headers = none</code>" in response.text
+    assert "trusted, applied" not in response.text and "Before ProxyFix" not in response.text
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,27 @@ def test_missing_post_is_404(client):
     assert client.get("/posts/99").status_code == 404
 
 
+HUGE = "9" * 20  # more than SQLite's 64-bit INTEGER holds
+
+
+@pytest.mark.parametrize("path", [f"/posts/{HUGE}", f"/api/posts/{HUGE}", "/posts/9223372036854775808",
+                                  "/posts/-1", "/posts/1.5", "/posts/%EF%BC%91", "/posts/\u0661"])
+def test_an_id_out_of_range_is_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_the_largest_id_is_looked_up(client):
+    assert client.get("/posts/9223372036854775807").status_code == 404
+    assert client.get("/api/posts/9223372036854775807").json == {"error": "there is no post 9223372036854775807"}
+
+
+@pytest.mark.parametrize("before", [HUGE, "9223372036854775808", "-1", "1e3", " 5", "+5", "5_0", "\u0661", "", "x"])
+def test_a_before_out_of_range_is_ignored(client, add_post, before):
+    add_post("Listed", "body")
+    response = client.get("/", query_string={"before": before})
+    assert response.status_code == 200 and "Listed" in response.text
+
+
 def test_dir_lists_titles(client, add_post, prefix):
     post_id = add_post("Only title shown", "secret body text")
     response = client.get("/dir/")

@@ -82,10 +82,19 @@ def test_login_attempts_and_test_endpoints():
     assert str(defaults.login_attempts) == "5 per 300 s" and defaults.test_endpoints is False
 
 
+def test_login_attempts_total():
+    assert str(settings.Settings().login_attempts_total) == "100 per 300 s"
+    values = settings.parse("[subsite]\nlogin-attempts-total = 1000 per 3600 s\n")
+    assert values.login_attempts_total == settings.Rate(1000, 3600)
+    assert settings.parse("[subsite]\nlogin-attempts-total = off\n").login_attempts_total.count == 0
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("login-attempts = 5", "write it as 'N per S s'"),
     ("login-attempts = 0 per 10 s", "write it as 'N per S s'"),
     ("login-attempts = 5 per 0 s", "write it as 'N per S s'"),
+    ("login-attempts-total = 100", "write it as 'N per S s'"),
+    ("login-attempts-total = many per 300 s", "write it as 'N per S s'"),
     ("test-endpoints = maybe", "it must be yes or no"),
 ])
 def test_new_keys_refused(text, message):
@@ -96,7 +105,36 @@ def test_new_keys_refused(text, message):
 def test_rendered_template_keeps_new_keys():
     from subsite.cli.common import render_settings
 
-    values = settings.Settings(login_attempts=settings.Rate(0, 1), test_endpoints=True)
+    values = settings.Settings(login_attempts=settings.Rate(0, 1), login_attempts_total=settings.Rate(20, 60),
+                               test_endpoints=True)
     text = render_settings(values)
     assert "login-attempts = off\n" in text and "test-endpoints = yes\n" in text
+    assert "login-attempts-total = 20 per 60 s\n" in text
+    assert settings.parse(text, Path("t.ini")) == values
+
+
+def test_trusted_headers():
+    assert settings.Settings().trusted_headers == ("for", "proto")
+    values = settings.parse("[subsite]\ntrusted-headers = Prefix,for , proto,prefix\n")
+    assert values.trusted_headers == ("for", "proto", "prefix")
+    assert settings.parse("[subsite]\ntrusted-headers = none\n").trusted_headers == ()
+    every = "for, proto, host, port, prefix"
+    assert settings.parse(f"[subsite]\ntrusted-headers = {every}\n").trusted_headers == settings.FORWARDED
+
+
+@pytest.mark.parametrize("value", ["", "for proto", "for,,proto", "ssl", "for, none", "x-forwarded-for", "all"])
+def test_trusted_headers_refused(value):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.parse(f"[subsite]\nprefix = /a\ntrusted-headers = {value}\n", "f.ini")
+    assert str(caught.value).startswith(f"f.ini:3: trusted-headers = {value!r} is refused: list some of "
+                                        "for, proto, host, port, prefix, separated by commas, or write none")
+
+
+@pytest.mark.parametrize("headers", [(), ("for",), ("for", "proto"), settings.FORWARDED])
+def test_rendered_template_keeps_trusted_headers(headers):
+    from subsite.cli.common import render_settings
+
+    values = settings.Settings(trusted_proxies=1, trusted_headers=headers)
+    text = render_settings(values)
+    assert f"trusted-headers = {', '.join(headers) or 'none'}\n" in text
     assert settings.parse(text, Path("t.ini")) == values

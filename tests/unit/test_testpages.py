@@ -2,6 +2,10 @@
 
 import time
 
+import pytest
+
+from subsite import testpages
+
 
 def test_off_by_default(client):
     assert client.get("/_test/sleep?seconds=0").status_code == 404
@@ -13,3 +17,14 @@ def test_sleep_when_switched_on(make_client):
     answer = client.get("/_test/sleep?seconds=0.2")
     assert answer.status_code == 200 and answer.json == {"slept": 0.2}
     assert time.monotonic() - start >= 0.2
+
+
+@pytest.mark.parametrize(
+    ("value", "slept"),
+    [("0", 0.0), ("-5", 0.0), ("inf", 3600.0), ("1e309", 3600.0), ("-inf", 0.0), ("nan", 1.0), ("x", 1.0), ("", 1.0)],
+)
+def test_seconds_are_bounded(make_client, monkeypatch, value, slept):
+    asked = []
+    monkeypatch.setattr(testpages.time, "sleep", asked.append)
+    answer = make_client(TEST_ENDPOINTS=True).get("/_test/sleep", query_string={"seconds": value})
+    assert answer.status_code == 200 and asked == [slept]

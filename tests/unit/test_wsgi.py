@@ -15,6 +15,7 @@ SETTINGS = """\
 [subsite]
 prefix = /ignored-here
 trusted-proxies = {trusted}
+trusted-headers = {headers}
 database = {tmp}/data/subsite.db
 uploads = {tmp}/data/uploads
 """
@@ -24,10 +25,10 @@ uploads = {tmp}/data/uploads
 def installed(tmp_path, monkeypatch):
     """A settings file named by SUBSITE_SETTINGS, and the secret key in place."""
 
-    def install(trusted=0):
+    def install(trusted=0, headers="for, proto"):
         (tmp_path / "data").mkdir(exist_ok=True)
         settings_file = tmp_path / "subsite.ini"
-        settings_file.write_text(SETTINGS.format(trusted=trusted, tmp=tmp_path))
+        settings_file.write_text(SETTINGS.format(trusted=trusted, headers=headers, tmp=tmp_path))
         (tmp_path / "secret-key").write_text("from the file\n")
         monkeypatch.setenv("SUBSITE_SETTINGS", str(settings_file))
         monkeypatch.setattr(layout, "SECRET_KEY_FILE", tmp_path / "secret-key")
@@ -50,9 +51,10 @@ def test_application_from_settings(installed, tmp_path, prefix):
     assert "No admin password is set" in client.get("/admin/login").text
 
 
-@pytest.mark.parametrize(("trusted", "script_root"), [(0, ""), (1, "/edge")])
-def test_trusted_proxies_from_settings(installed, trusted, script_root):
-    wsgi = installed(trusted=trusted)
+@pytest.mark.parametrize(("trusted", "headers", "script_root"),
+                         [(0, "prefix", ""), (1, "for, proto", ""), (1, "prefix", "/edge")])
+def test_trusted_proxies_from_settings(installed, trusted, headers, script_root):
+    wsgi = installed(trusted=trusted, headers=headers)
     response = Client(wsgi.application).get("/_health", headers={"X-Forwarded-Prefix": "/edge"})
     assert response.get_json()["script_root"] == script_root
 
@@ -64,7 +66,9 @@ def test_config_from_settings(installed, tmp_path):
         "DATABASE": str(tmp_path / "data" / "subsite.db"),
         "UPLOADS_DIR": str(tmp_path / "data" / "uploads"),
         "TRUSTED_PROXIES": 0,
+        "TRUSTED_HEADERS": ("for", "proto"),
         "LOGIN_ATTEMPTS": values.login_attempts,
+        "LOGIN_ATTEMPTS_TOTAL": values.login_attempts_total,
         "TEST_ENDPOINTS": False,
     }
 

@@ -8,22 +8,28 @@ from .admin import create_admin
 from .frontend import ADMIN_ROOT_KEY, create_frontend
 from .layout import ADMIN_MOUNT, HEALTH_PATH
 from .links import FRONTEND_KEY, ROOT_KEY
+from .settings import FORWARDED, TRUSTED_HEADERS
 
 
-def make_application(frontend=None, admin=None, trusted_proxies=0):
+def make_application(frontend=None, admin=None, trusted_proxies=0, trusted_headers=TRUSTED_HEADERS):
     """Return the WSGI callable serving ``frontend`` at the root and ``admin`` at /admin.
 
     The monitoring probe (HEALTH_PATH) is answered before either, from the
     frontend's database.
 
     ``trusted_proxies`` is how many proxies in front of nginx may set
-    X-Forwarded-*; 0 ignores them all. It is written into both apps' config
-    (TRUSTED_PROXIES) so the diagnostics page reports what is really applied.
+    X-Forwarded-*; 0 ignores them all. ``trusted_headers`` names the headers
+    they are trusted with (settings.FORWARDED: "for", "proto", "host", "port",
+    "prefix"); the others are ignored. Both are written into both apps' config
+    (TRUSTED_PROXIES, TRUSTED_HEADERS) so the diagnostics page reports what is
+    really applied.
     """
     frontend = frontend if frontend is not None else create_frontend()
     admin = admin if admin is not None else create_admin()
+    trusted_headers = tuple(trusted_headers) if trusted_proxies > 0 else ()
     for app in (frontend, admin):
         app.config["TRUSTED_PROXIES"] = trusted_proxies
+        app.config["TRUSTED_HEADERS"] = trusted_headers
     admin.extensions[FRONTEND_KEY] = frontend
     dispatcher = DispatcherMiddleware(frontend, {ADMIN_MOUNT: admin})
 
@@ -38,10 +44,10 @@ def make_application(frontend=None, admin=None, trusted_proxies=0):
             return health.answer(environ, start_response, frontend)
         return dispatcher(environ, start_response)
 
-    if trusted_proxies > 0:
-        n = trusted_proxies
-        # Outer, so the forwarded prefix is already in SCRIPT_NAME above.
-        application = ProxyFix(application, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    if trusted_headers:
+        # Outer, so a trusted forwarded prefix is already in SCRIPT_NAME above.
+        counts = {f"x_{name}": trusted_proxies if name in trusted_headers else 0 for name in FORWARDED}
+        application = ProxyFix(application, **counts)
     return scheme_from_nginx(application)
 
 

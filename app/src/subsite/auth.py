@@ -10,10 +10,10 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import ratelimit
+from . import db, generation, ratelimit
 
 NO_PASSWORD = "No admin password is set. On the server run: sudo subsite password"
 
@@ -64,8 +64,19 @@ def _stamp(hashed):
 
 def logged_in():
     """Tell whether this request's session is logged in to the admin."""
+    # Asked by login_required and again by the templates: look once per request.
+    if "logged_in" not in g:
+        g.logged_in = _session_is_current()
+    return g.logged_in
+
+
+def _session_is_current():
     stamp, hashed = session.get("admin"), read_hash()
-    return bool(stamp and hashed and hmac.compare_digest(str(stamp), _stamp(hashed)))
+    if not (stamp and hashed and hmac.compare_digest(str(stamp), _stamp(hashed))):
+        return False
+    # Only sessions that claim a login cost a query; logging out ends them all.
+    joined, current = session.get("generation"), generation.current(db.get_db())
+    return isinstance(joined, str) and current is not None and hmac.compare_digest(joined.encode(), current.encode())
 
 
 def login_required(view):
@@ -113,20 +124,34 @@ def login():
     error = None
     if request.method == "POST" and hashed is not None:
         address = request.remote_addr or ""
-        wait = ratelimit.attempt(address)
-        if wait:
-            current_app.logger.warning("admin login from %s refused: too many failed attempts", address)
-            error = f"Too many failed logins from your address. Try again in {wait} seconds."
-            return _login_page(hashed, error), 429, {"Retry-After": str(wait)}
+        refusal = ratelimit.attempt(address)
+        if refusal:
+            return _refused(hashed, address, refusal)
         if check_password_hash(hashed, request.form.get("password", "")):
             ratelimit.succeeded(address)
             session.clear()
             session["admin"] = _stamp(hashed)
+            session["generation"] = generation.start(db.get_db())
+            g.pop("logged_in", None)
             current_app.logger.info("admin login from %s", address)
             return redirect(safe_next(request.form.get("next")), 303)
         current_app.logger.warning("failed admin login from %s", address)
         error = "Wrong password."
     return _login_page(hashed, error)
+
+
+def _refused(hashed, address, refusal):
+    """Answer a login attempt over a limit: 429, and when to try again."""
+    if refusal.limit == ratelimit.TOTAL:
+        current_app.logger.warning(
+            "admin login from %s refused: the failed logins from all clients reached login-attempts-total; "
+            "logins from the server itself are still taken, and 'subsite password' forgets the failures", address)
+        error = (f"Too many failed logins to this site. Try again in {refusal.seconds} seconds, "
+                 "or log in from the server itself.")
+    else:
+        current_app.logger.warning("admin login from %s refused: too many failed attempts (login-attempts)", address)
+        error = f"Too many failed logins from your address. Try again in {refusal.seconds} seconds."
+    return _login_page(hashed, error), 429, {"Retry-After": str(refusal.seconds)}
 
 
 def _login_page(hashed, error):
@@ -139,8 +164,13 @@ def _login_page(hashed, error):
 
 
 def logout():
-    """Forget the login and return to the login page."""
+    """End every admin session, this one and any copy of its cookie, and return to the login page."""
+    # Only a logged-in session may: anyone can get a CSRF token from the login page.
+    if logged_in():
+        generation.end_all(db.get_db())
+        current_app.logger.info("admin logout from %s: every session ended", request.remote_addr)
     session.clear()
+    g.pop("logged_in", None)
     return redirect(url_for(".login"), 303)
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask, request
 from werkzeug.utils import redirect
 
-from . import db, layout, settings, uploads
+from . import converters, db, layout, settings, uploads
 from .sessions import PrefixSessionInterface
 
 PACKAGE_DIR = Path(__file__).parent
@@ -20,10 +20,12 @@ def default_config():
         "DATABASE": str(defaults.database),
         "UPLOADS_DIR": str(defaults.uploads),
         "TRUSTED_PROXIES": defaults.trusted_proxies,
+        "TRUSTED_HEADERS": defaults.trusted_headers,
         "PASSWORD_FILE": str(layout.PASSWORD_FILE),
         "SECRET_KEY_FILE": str(layout.SECRET_KEY_FILE),
         "MAX_CONTENT_LENGTH": layout.MAX_UPLOAD_BYTES,
         "LOGIN_ATTEMPTS": defaults.login_attempts,
+        "LOGIN_ATTEMPTS_TOTAL": defaults.login_attempts_total,
         "TEST_ENDPOINTS": defaults.test_endpoints,
     }
 
@@ -58,6 +60,7 @@ def make_flask(import_name, test_config=None, *, cookie_name):
 
     app.logger.setLevel(logging.INFO)
     app.session_interface = PrefixSessionInterface(cookie_name)
+    converters.init_app(app)
     db.init_app(app)
     uploads.init_app(app)
     app.after_request(relative_location)
@@ -89,8 +92,27 @@ def relative_location(response):
     return response
 
 
-# Sent with every answer: browsers must not guess content types, e.g. of uploaded files.
-SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"),)
+# The pages use this origin's stylesheet and images and post forms to it; no
+# script, no inline style, no plugin. Nothing else is allowed, so injected
+# markup cannot run or load anything, and no other site may frame a page (to
+# trick the admin into clicking its buttons).
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "img-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+
+# Sent with every answer, error pages, redirects, JSON and the health probe
+# included: browsers must not guess content types (e.g. of uploaded files),
+# and frame-ancestors has X-Frame-Options beside it for older browsers.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+)
 
 
 def security_headers(response):

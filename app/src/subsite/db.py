@@ -15,12 +15,19 @@ CREATE TABLE IF NOT EXISTS posts (
     image TEXT NULL,
     created TEXT
 );
--- Login attempts per client address (see ratelimit.py).
+-- Login attempts, by client: an IPv4 address or an IPv6 /64 (see ratelimit.py).
 CREATE TABLE IF NOT EXISTS login_attempts (
     address TEXT NOT NULL,
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at);
+-- For the total over all clients.
+CREATE INDEX IF NOT EXISTS login_attempts_at ON login_attempts (at);
+-- The admin sessions' generation, one row (see generation.py).
+CREATE TABLE IF NOT EXISTS session_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value TEXT NOT NULL
+);
 """
 
 

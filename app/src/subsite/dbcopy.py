@@ -18,6 +18,8 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
+from . import generation
+
 
 class CopyRefused(Exception):
     """Something the admin must fix; the message says what, where and what to do."""
@@ -47,7 +49,8 @@ def restore(backup, source, database, kept, schema):
     ``source`` is the name the admin gave ``backup``, for messages. The current
     posts are kept first in the new file ``kept`` (or kept-2, kept-3, ...).
     ``schema`` (db.SCHEMA) is run after: a backup from an older release may
-    lack a table the workers made at their start. Return the number of posts
+    lack a table the workers made at their start; and every admin session
+    ends. Return the number of posts
     restored and the name of the kept copy.
     """
     with _private_directory() as private:
@@ -59,6 +62,9 @@ def restore(backup, source, database, kept, schema):
             _copy(sqlite3.connect(copy), _connect(database, "rw"))
             with closing(_connect(database, "rw")) as restored:
                 restored.executescript(schema)
+                # The backup holds the session generation of its day: admin
+                # sessions logged out since then must not count again.
+                generation.end_all(restored)
         except (sqlite3.Error, OSError) as error:
             raise CopyRefused(f"cannot restore {source} into {database}: {error}. "
                               f"The posts from before are kept in {kept}.") from None

@@ -5,15 +5,15 @@ from flask import current_app, render_template, request, url_for
 from .auth import login_required
 from .links import site_url_for
 
-# The forwarding headers an admin may wonder about, and whether werkzeug's
-# ProxyFix applies each one. X-Forwarded-Ssl is not read by ProxyFix.
+# The forwarding headers an admin may wonder about, each with the name
+# trusted-headers gives it; X-Forwarded-Ssl is never read (ProxyFix ignores it).
 FORWARDED_HEADERS = (
-    ("X-Forwarded-For", True),
-    ("X-Forwarded-Host", True),
-    ("X-Forwarded-Port", True),
-    ("X-Forwarded-Prefix", True),
-    ("X-Forwarded-Proto", True),
-    ("X-Forwarded-Ssl", False),
+    ("X-Forwarded-For", "for"),
+    ("X-Forwarded-Host", "host"),
+    ("X-Forwarded-Port", "port"),
+    ("X-Forwarded-Prefix", "prefix"),
+    ("X-Forwarded-Proto", "proto"),
+    ("X-Forwarded-Ssl", None),
 )
 
 
@@ -33,16 +33,17 @@ def port_of(host, scheme):
     return 443 if scheme == "https" else 80
 
 
-def headers(trusted_proxies):
+def headers(trusted_proxies, trusted_headers):
     """Describe each forwarding header: present, trusted, applied."""
     rows = []
-    for name, handled in FORWARDED_HEADERS:
+    for name, setting in FORWARDED_HEADERS:
         value = request.headers.get(name)
-        trusted = handled and trusted_proxies > 0
+        trusted = trusted_proxies > 0 and setting in trusted_headers
         used = proxy_fix_value(trusted_proxies, value) if trusted else None
         rows.append(
             {
                 "name": name,
+                "setting": setting,
                 "present": value is not None,
                 "value": value,
                 "trusted": trusted,
@@ -56,6 +57,7 @@ def headers(trusted_proxies):
 def collect():
     """Return everything the diagnostics page shows, as JSON-ready data."""
     trusted_proxies = current_app.config["TRUSTED_PROXIES"]
+    trusted_headers = current_app.config["TRUSTED_HEADERS"] if trusted_proxies > 0 else ()
     server = request.server
     return {
         "script_root": request.script_root,
@@ -71,7 +73,8 @@ def collect():
         "server": f"{server[0]}:{server[1]}" if server else None,
         "remote_addr": request.remote_addr,
         "trusted_proxies": trusted_proxies,
-        "forwarded_headers": headers(trusted_proxies),
+        "trusted_headers": list(trusted_headers),
+        "forwarded_headers": headers(trusted_proxies, trusted_headers),
         "proxy_fix_orig": request.environ.get("werkzeug.proxy_fix.orig"),
     }
 

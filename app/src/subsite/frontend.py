@@ -2,7 +2,7 @@
 
 from flask import render_template, request, session, url_for
 
-from . import db, testpages
+from . import converters, db, testpages
 from .base import make_flask
 from .sessions import FRONTEND_COOKIE
 
@@ -14,12 +14,12 @@ def create_frontend(test_config=None):
     """Create the public app."""
     app = make_flask("subsite.frontend", test_config, cookie_name=FRONTEND_COOKIE)
     app.add_url_rule("/", "index", index)
-    app.add_url_rule("/posts/<int:post_id>", "post", post)
+    app.add_url_rule("/posts/<id:post_id>", "post", post)
     # Kept with a trailing slash on purpose: /dir redirects to /dir/, which
     # shows that routing redirects stay under the prefix.
     app.add_url_rule("/dir/", "directory", directory)
     app.add_url_rule("/api/posts", "api_posts", api_posts)
-    app.add_url_rule("/api/posts/<int:post_id>", "api_post", api_post)
+    app.add_url_rule("/api/posts/<id:post_id>", "api_post", api_post)
     testpages.init_app(app)
     app.context_processor(template_context)
     return app
@@ -37,7 +37,7 @@ def template_context():
 
 def index():
     """List the newest posts, a page at a time, marking those added since the last visit."""
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=converters.row_id)
     rows = db.list_posts(limit=PAGE_SIZE + 1, before=before)
     posts, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
     older = url_for("index", before=posts[-1]["id"]) if more else None

@@ -24,7 +24,9 @@ def answer(environ, start_response, app):
     """Answer a request for layout.HEALTH_PATH from ``app``'s database: 200 when it answers a query, else 503."""
     method = environ["REQUEST_METHOD"]
     if method not in METHODS:
-        return MethodNotAllowed(valid_methods=METHODS)(environ, start_response)
+        refusal = MethodNotAllowed(valid_methods=METHODS).get_response(environ)
+        refusal.headers.extend(base.SECURITY_HEADERS)
+        return refusal(environ, start_response)
     script_name = environ.get("SCRIPT_NAME", "")
     status = "200 OK"
     try:

@@ -38,15 +38,24 @@ class Rate:
 RATE = re.compile(r"(\d{1,6})\s*per\s*(\d{1,7})\s*s", re.IGNORECASE)
 YES, NO = ("yes", "true", "on", "1"), ("no", "false", "off", "0")
 
+# The X-Forwarded-<Name> headers ProxyFix can apply, by the name trusted-headers
+# uses. For and Proto are Werkzeug's defaults: a proxy appends to For and sets
+# Proto. Host, Port and Prefix are often passed on from the client unchanged,
+# so they are trusted only when the admin names them.
+FORWARDED = ("for", "proto", "host", "port", "prefix")
+TRUSTED_HEADERS = ("for", "proto")
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     prefix: str = "/" + layout.NAME
     trusted_proxies: int = 0
+    trusted_headers: tuple = TRUSTED_HEADERS
     socket: str = str(layout.UWSGI_SOCKET)
     database: Path = layout.DATABASE_FILE
     uploads: Path = layout.UPLOADS_DIR
     login_attempts: Rate = Rate(5, 300)
+    login_attempts_total: Rate = Rate(100, 300)
     test_endpoints: bool = False
 
     @property
@@ -102,7 +111,9 @@ def _convert(key, raw):
         if not raw.isdigit() or int(raw) > 10:
             raise ValueError("it must be a whole number from 0 to 10")
         return int(raw)
-    if key == "login-attempts":
+    if key == "trusted-headers":
+        return _headers(raw)
+    if key in ("login-attempts", "login-attempts-total"):
         return _rate(raw)
     if key == "test-endpoints":
         if raw.lower() not in YES + NO:
@@ -122,6 +133,16 @@ def _plain(raw, what):
     return raw
 
 
+def _headers(raw):
+    """Return the forwarded headers named in ``raw`` ("for, proto"), in FORWARDED's order."""
+    names = {name.strip().lower() for name in raw.split(",")}
+    if names == {"none"}:
+        return ()
+    if not names <= set(FORWARDED):
+        raise ValueError(f"list some of {', '.join(FORWARDED)}, separated by commas, or write none")
+    return tuple(name for name in FORWARDED if name in names)
+
+
 def _rate(raw):
     if raw.lower() in ("off", "0"):
         return Rate(0, 1)
@@ -135,6 +156,8 @@ def render_value(value):
     """Return ``value`` as the settings file writes it (booleans as yes/no)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ", ".join(value) or "none"
     return str(value)
 
 

@@ -3,6 +3,7 @@
 With the setting off (the default) nothing is registered, so the URLs 404.
 """
 
+import math
 import time
 
 from flask import request
@@ -10,11 +11,20 @@ from flask import request
 SLEEP_MAX = 3600
 
 
+def seconds(value):
+    """Return the query argument ``value`` as seconds, 0 to SLEEP_MAX; raise ValueError if it is no number."""
+    number = float(value)
+    # float() takes "nan", on which time.sleep() fails (a 500); min() and max() would keep it.
+    if math.isnan(number):
+        raise ValueError("not a number")
+    return min(max(number, 0.0), SLEEP_MAX)
+
+
 def sleep():
     """Answer after ``?seconds=N`` seconds: a stuck request for harakiri to end."""
-    seconds = min(request.args.get("seconds", 1.0, type=float), SLEEP_MAX)
-    time.sleep(max(seconds, 0.0))
-    return {"slept": seconds}, 200, {"Cache-Control": "no-store"}
+    slept = request.args.get("seconds", 1.0, type=seconds)
+    time.sleep(slept)
+    return {"slept": slept}, 200, {"Cache-Control": "no-store"}
 
 
 def init_app(app):

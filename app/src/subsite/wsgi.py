@@ -20,7 +20,9 @@ def app_config(values):
         "DATABASE": str(values.database),
         "UPLOADS_DIR": str(values.uploads),
         "TRUSTED_PROXIES": values.trusted_proxies,
+        "TRUSTED_HEADERS": values.trusted_headers,
         "LOGIN_ATTEMPTS": values.login_attempts,
+        "LOGIN_ATTEMPTS_TOTAL": values.login_attempts_total,
         "TEST_ENDPOINTS": values.test_endpoints,
     }
 
@@ -31,7 +33,8 @@ def build(path=None):
         path = os.environ.get("SUBSITE_SETTINGS") or layout.SETTINGS_FILE
     values = settings.load(path)
     config = app_config(values)
-    return make_application(create_frontend(config), create_admin(config), trusted_proxies=values.trusted_proxies)
+    return make_application(create_frontend(config), create_admin(config),
+                            trusted_proxies=values.trusted_proxies, trusted_headers=values.trusted_headers)
 
 
 def wake_master_on_worker_exit():

@@ -31,9 +31,17 @@ SETTINGS_TEMPLATE = """\
 prefix = {prefix}
 
 # How many proxies in front of nginx (a TLS terminator, a load balancer) may set
-# X-Forwarded-For/-Proto/-Host/-Port/-Prefix. 0: nginx faces the clients and
-# every forwarded header is ignored.
+# X-Forwarded-* headers. 0: nginx faces the clients and every forwarded header
+# is ignored.
 trusted-proxies = {trusted_proxies}
+
+# Which X-Forwarded-* headers those proxies are trusted with: some of for
+# (the client's address), proto (http or https), host, port and prefix (the
+# URL prefix in front of this one), separated by commas; or none. Name host,
+# port or prefix only if every trusted proxy sets that header itself: one a
+# proxy passes on from the client lets the client choose the host or prefix
+# of every link and cookie. The admin's diagnostics page shows what applies.
+trusted-headers = {trusted_headers}
 
 # The uWSGI socket nginx passes requests to (a path, or host:port); uWSGI
 # listens there besides Debian's default socket. A host:port is open to anyone
@@ -44,9 +52,17 @@ socket = {socket}
 database = {database}
 uploads = {uploads}
 
-# Failed admin logins allowed per client address, e.g. "5 per 300 s" (the
-# address is then refused with 429 until the oldest failure is that old), or off.
+# Failed admin logins allowed per client, e.g. "5 per 300 s" (the client is
+# then refused with 429 until the oldest failure is that old), or off. A client
+# is an IPv4 address or an IPv6 /64 (one host often has a whole /64).
 login-attempts = {login_attempts}
+
+# Failed admin logins allowed from all clients together, which caps the CPU
+# that password checks can cost (each one takes a scrypt hash), or off. Once
+# it is reached only logins from the server itself (loopback, e.g. through an
+# SSH tunnel) are taken until the oldest failure is that old; 'subsite password'
+# forgets every failed login.
+login-attempts-total = {login_attempts_total}
 
 # yes: serve test-only pages (<prefix>/_test/sleep, a request that hangs) used by
 # the package's soak tests. Keep it no on a real server.

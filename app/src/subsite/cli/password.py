@@ -1,18 +1,28 @@
-"""`subsite password`: set the admin password (read from stdin when it is not a terminal)."""
+"""`subsite password`: set the admin password (read from stdin when it is not a terminal).
+
+Setting it also ends every admin session, as logging out does, and forgets
+the failed logins, so an admin locked out by the login limits gets in again:
+both are in the app's database. That database belongs to the web user, in a directory where root
+must not create files, so that step runs as the web user (privileges.run_as);
+if it cannot be done the password is set all the same and a warning says why.
+"""
 
 import getpass
 import grp
 import os
+import sqlite3
 import sys
+from contextlib import closing
+from pathlib import Path
 
-from .. import layout
-from .common import OK, Refused
+from .. import layout, privileges, settings
+from .common import OK, Refused, warn
 
 MIN_LENGTH = 8
 
 
 def add_parser(subs):
-    parser = subs.add_parser("password", help="set the admin password")
+    parser = subs.add_parser("password", help="set the admin password, ending every admin session")
     parser.set_defaults(run=run)
 
 
@@ -37,4 +47,38 @@ def run(args):
     os.chown(layout.PASSWORD_FILE, 0, grp.getgrnam(layout.WEB_USER).gr_gid)
     os.chmod(layout.PASSWORD_FILE, 0o640)
     print("The admin password is set. Log in at <prefix>/admin/.")
+    end_sessions()
     return OK
+
+
+def end_sessions():
+    """End every admin session and forget the failed logins, as the web user; warn if that cannot be done."""
+    try:
+        database = settings.load().database
+        cleared = privileges.run_as(layout.WEB_USER, clear_logins, str(database))
+    except (settings.SettingsError, privileges.ChildFailed, OSError) as error:
+        warn(f"the password is set, but the admin sessions and failed logins in the app's database could not be "
+             f"cleared: {error}. The new password logs every session out anyway; if logins are refused (429), "
+             "run 'subsite password' again once that is fixed.")
+        return
+    if cleared:
+        print("Every admin session is logged out and the failed logins are forgotten.")
+
+
+def clear_logins(database):
+    """End every admin session and forget the failed logins in ``database``; return False when there is no database yet.
+
+    Runs as the web user. A missing database (the app has not started yet)
+    holds no session, so it is not created here.
+    """
+    from .. import db, generation, ratelimit
+
+    path = Path(database)
+    if not path.is_file():
+        return False
+    # mode=rw: never create the file; SCHEMA adds tables an older release lacked.
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)) as conn:
+        conn.executescript(db.SCHEMA)
+        generation.end_all(conn)
+        ratelimit.forget_all(conn)
+    return True
