@@ -181,10 +181,25 @@ def check_restart_and_reload(machine, prefix):
 
 
 def check_trusted_proxy(machine, prefix):
-    """8. Behind one trusted TLS proxy the app sees https and the proxy's client; cookies are Secure."""
+    """8. Behind one trusted TLS proxy the app sees https and the proxy's client; cookies are Secure.
+
+    By default only For and Proto are trusted: a Host or Prefix the proxy passes
+    on from the client never chooses the app's links.
+    """
     machine.run("sed -i 's/^trusted-proxies = .*/trusted-proxies = 1/' /etc/subsite/subsite.ini"
                 " && service uwsgi restart")
     try:
+        forged = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7",
+                  "X-Forwarded-Host": "evil.test", "X-Forwarded-Prefix": "/evil"}
+        seen = Browser(machine, headers=forged).get(f"{prefix}/_health").json()
+        assert seen["script_root"] == prefix
+        browser = Browser(machine, headers=forged)
+        assert browser.login(prefix, PASSWORD).status == 303
+        seen = browser.get(f"{prefix}/admin/diagnostics?format=json").json()
+        assert seen["scheme"] == "https" and seen["remote_addr"] == "198.51.100.7"
+        assert seen["host"] == "localhost" and seen["script_root"] == f"{prefix}/admin", seen
+        machine.run("sed -i 's/^trusted-headers = .*/trusted-headers = for, proto, host, port/'"
+                    " /etc/subsite/subsite.ini && service uwsgi restart")
         proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7",
                  "X-Forwarded-Host": "board.example", "X-Forwarded-Port": "443"}
         browser = Browser(machine, headers=proxy)
@@ -203,7 +218,8 @@ def check_trusted_proxy(machine, prefix):
         seen = browser.get(f"{prefix}/admin/diagnostics?format=json").json()
         assert seen["scheme"] == "http" and seen["remote_addr"] == "127.0.0.1"
     finally:
-        machine.run("sed -i 's/^trusted-proxies = .*/trusted-proxies = 0/' /etc/subsite/subsite.ini"
+        machine.run("sed -i -e 's/^trusted-proxies = .*/trusted-proxies = 0/'"
+                    " -e 's/^trusted-headers = .*/trusted-headers = for, proto/' /etc/subsite/subsite.ini"
                     " && service uwsgi restart")
 
 

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from support import PASSWORD, PREFIXES, AuthActions, MountedClient
-from subsite import db, layout, services
+from subsite import db, layout, services, settings
 from subsite.admin import create_admin
 from subsite.application import make_application
 from subsite.frontend import create_frontend
@@ -25,6 +25,9 @@ def this_machine(monkeypatch, tmp_path_factory):
     plugin.write_bytes(b"\x7fELF...libpython%d.%d.so.1.0\0..." % sys.version_info[:2])
     monkeypatch.setattr(layout, "UWSGI_PYTHON_PLUGIN", plugin)
     monkeypatch.setattr(services, "systemd_running", lambda: False)
+    # Tests keep their uploads in pytest's directories under /tmp, which a real
+    # server refuses (test_settings checks it with the real list).
+    monkeypatch.setattr(settings, "SYSTEM_DIRS", tuple(d for d in settings.SYSTEM_DIRS if str(d) != "/tmp"))
 
 
 @pytest.fixture(scope="session")

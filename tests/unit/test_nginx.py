@@ -1,3 +1,4 @@
+import os
 import re
 from pathlib import Path
 
@@ -126,3 +127,69 @@ def test_nginx_is_reloaded_only_when_its_files_changed(tmp_path, monkeypatch):
     layout.NGINX_SITE_FILE.write_text("server { listen 8080; }\n")
     nginx.reload_if_changed()
     assert reloads == [["invoke-rc.d", "nginx", "reload"]] * 2
+
+
+@pytest.fixture
+def generated(tmp_path, monkeypatch):
+    """The generated files in a directory of root's, and release 1.0.0's place inside the data."""
+    from subsite import layout
+    monkeypatch.setattr(layout, "NGINX_DIR", tmp_path / "lib-nginx")
+    monkeypatch.setattr(layout, "NGINX_UPSTREAM_FILE", tmp_path / "lib-nginx" / "upstream.conf")
+    monkeypatch.setattr(layout, "NGINX_LOCATIONS_FILE", tmp_path / "lib-nginx" / "locations.conf")
+    monkeypatch.setattr(layout, "OLD_NGINX_DIR", tmp_path / "lib" / "nginx")
+    monkeypatch.setattr(layout, "NGINX_MAP_FILE", tmp_path / "conf.d-subsite.conf")
+    monkeypatch.setattr(layout, "NGINX_SNIPPET", tmp_path / "snippet.conf")
+    monkeypatch.setattr(nginx, "LEGACY_INCLUDES", {layout.NGINX_MAP_FILE: layout.NGINX_UPSTREAM_FILE,
+                                                   layout.NGINX_SNIPPET: layout.NGINX_LOCATIONS_FILE})
+    monkeypatch.setattr(nginx, "test_config", lambda: None)
+    monkeypatch.setattr(nginx, "reload", lambda: None)
+    layout.NGINX_MAP_FILE.write_text(f"include {layout.NGINX_DIR}/upstream.con[f];\n")
+    layout.NGINX_SNIPPET.write_text(f"include {layout.NGINX_LOCATIONS_FILE};\n")
+    return layout
+
+
+def test_generated_files_are_roots_alone(generated):
+    nginx.apply(Settings(prefix="/board"))
+    assert nginx.trust_problem() is None
+    assert generated.NGINX_UPSTREAM_FILE.stat().st_mode & 0o777 == 0o644
+    assert nginx.applied_prefix() == "/board"
+    assert nginx.applied_upstream() == "unix:/run/uwsgi/app/subsite/socket"
+
+
+@pytest.mark.parametrize("tamper", ["chmod 0666 upstream", "chmod 0777 dir", "link upstream", "chown upstream"])
+def test_nginx_never_loads_a_file_another_user_could_have_written(generated, tamper):
+    nginx.apply(Settings(prefix="/board"))
+    upstream = generated.NGINX_UPSTREAM_FILE
+    if tamper == "chmod 0666 upstream":
+        upstream.chmod(0o666)
+    elif tamper == "chmod 0777 dir":
+        generated.NGINX_DIR.chmod(0o777)
+    elif tamper == "link upstream":
+        upstream.rename(upstream.with_name("real"))
+        upstream.symlink_to(upstream.with_name("real"))
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("changes owners: needs root")
+        os.chown(upstream, 33, 33)
+    problem = nginx.trust_problem()
+    assert problem and "so nginx was not reloaded" in problem and "dpkg-reconfigure subsite" in problem
+    with pytest.raises(nginx.NginxError, match="nginx was not reloaded"):
+        nginx.apply(Settings(prefix="/elsewhere"))
+
+
+def test_a_conffile_kept_from_1_0_0_still_finds_the_generated_files(generated):
+    # The admin edited conf.d/subsite.conf in 1.0.0 and kept it on upgrade: it includes the old place.
+    generated.NGINX_MAP_FILE.write_text(f"include {generated.OLD_NGINX_DIR}/upstream*.conf;\n")
+    nginx.apply(Settings(prefix="/board"))
+    old = generated.OLD_NGINX_DIR / "upstream.conf"
+    assert old.read_text() == generated.NGINX_UPSTREAM_FILE.read_text()
+    assert not (generated.OLD_NGINX_DIR / "locations.conf").exists()
+    assert nginx.legacy_copies() == {old: generated.NGINX_UPSTREAM_FILE}
+
+
+def test_what_1_0_0_applied_is_read_from_its_place(generated):
+    generated.OLD_NGINX_DIR.mkdir(parents=True)
+    (generated.OLD_NGINX_DIR / "locations.conf").write_text(nginx.render(Settings(prefix="/old")))
+    (generated.OLD_NGINX_DIR / "upstream.conf").write_text(nginx.render_upstream(Settings(socket="127.0.0.1:3031")))
+    assert nginx.applied_prefix() == "/old"
+    assert nginx.applied_upstream() == "127.0.0.1:3031"

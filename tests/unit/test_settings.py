@@ -1,3 +1,6 @@
+"""The settings file: parsing, refusals naming file and line, and rendering it back."""
+
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ GOOD = """\
 [subsite]
 prefix = /board/
 trusted-proxies = 1
-socket = 10.0.0.5:3031
+socket = 127.0.0.1:3031
 """
 
 
@@ -17,8 +20,48 @@ def test_parse():
     values = settings.parse(GOOD, "/etc/subsite/subsite.ini")
     assert values.prefix == "/board"
     assert values.trusted_proxies == 1
-    assert values.upstream == "10.0.0.5:3031"
+    assert values.upstream == "127.0.0.1:3031"
     assert values.database == settings.Settings().database
+
+
+@pytest.mark.parametrize("socket", ["/run/board.sock", "127.0.0.1:3031", "127.9.9.9:1", "[::1]:3031",
+                                    "localhost:65535"])
+def test_sockets_on_this_machine(socket):
+    assert settings.parse(f"[subsite]\nsocket = {socket}\n").socket == socket
+
+
+@pytest.mark.parametrize("socket", ["10.0.0.5:3031", "0.0.0.0:3031", "[::]:3031", "[2001:db8::1]:3031",
+                                    "board.example:3031"])
+def test_a_socket_anyone_could_reach_is_refused_unless_allowed(socket):
+    with pytest.raises(settings.SettingsError, match=r"f.ini:3: socket = .* is refused: uWSGI's protocol has no "
+                                                     r"authentication"):
+        settings.parse(f"[subsite]\nprefix = /a\nsocket = {socket}\n", "f.ini")
+    allowed = settings.parse(f"[subsite]\nsocket = {socket}\nallow-remote-socket = yes\n")
+    assert allowed.socket == socket and allowed.allow_remote_socket
+
+
+@pytest.mark.parametrize("socket", [":3031", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:99999999",
+                                    "127.0.0.1", "relative/path", "/" + "s" * 200, "[::1]3031", "h\u00e9:80"])
+def test_malformed_sockets_are_refused(socket):
+    with pytest.raises(settings.SettingsError, match="f.ini:2: socket = .* is refused"):
+        settings.parse(f"[subsite]\nsocket = {socket}\n", "f.ini")
+
+
+@pytest.mark.parametrize("uploads", ["/", "/var", "/var/lib", "/var/lib/subsite", "/etc", "/etc/subsite", "/run",
+                                     "/run/uwsgi", "/var/lib/subsite-nginx", "/var/lib/subsite-nginx/up",
+                                     "/var/lib/dpkg/x", "/usr/share/x", "/opt/venvs/subsite/x", "/root/up",
+                                     "/home/admin/up", "/var/www", "/var/log/up", "/tmp/up", "/var/tmp/up",
+                                     "/proc/self", "/var/lib/subsite/../dpkg"])
+def test_uploads_in_a_system_or_state_directory_are_refused(uploads, monkeypatch):
+    monkeypatch.setattr(settings, "SYSTEM_DIRS", settings.SYSTEM_DIRS + (Path("/tmp"),))
+    with pytest.raises(settings.SettingsError, match=f"f.ini:2: uploads = '{re.escape(uploads)}' is refused"):
+        settings.parse(f"[subsite]\nuploads = {uploads}\n", "f.ini")
+
+
+@pytest.mark.parametrize("uploads", ["/var/lib/subsite/uploads", "/var/lib/subsite/b/up", "/var/www/board",
+                                     "/srv/board/uploads", "/data/uploads"])
+def test_uploads_of_their_own_are_taken(uploads):
+    assert settings.parse(f"[subsite]\nuploads = {uploads}\n").uploads == Path(uploads)
 
 
 def test_defaults_use_the_unix_socket():

@@ -91,3 +91,25 @@ def test_the_state_dir_is_sticky_and_roots_nginx_dir_apart(tmp_path, monkeypatch
     assert (state.st_uid, state.st_gid, state.st_mode & 0o7777) == (0, web.pw_gid, 0o1770)
     assert (nginx_dir.st_uid, nginx_dir.st_mode & 0o7777) == (0, 0o755)
     assert (uploads.st_uid, uploads.st_mode & 0o7777) == (web.pw_uid, 0o755)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sets owners: needs root")
+def test_an_uploads_directory_the_admin_made_is_never_given_away(tmp_path, monkeypatch):
+    theirs = tmp_path / "srv" / "board"
+    theirs.mkdir(parents=True)
+    with pytest.raises(common.Refused, match="does not give away a directory it did not make: chown www-data"):
+        setup.prepare_uploads_dir(theirs)
+    assert theirs.stat().st_uid == 0
+    web = pwd.getpwnam(layout.WEB_USER)
+    os.chown(theirs, web.pw_uid, web.pw_gid)
+    setup.prepare_uploads_dir(theirs)                      # theirs, and www-data's: taken as it is
+    new = tmp_path / "srv" / "new"
+    setup.prepare_uploads_dir(new)                         # made here: the package's own
+    assert new.stat().st_uid == web.pw_uid
+
+
+def test_uploads_through_a_link_into_a_system_directory_are_refused(tmp_path, monkeypatch):
+    link = tmp_path / "uploads"
+    link.symlink_to("/etc")
+    with pytest.raises(common.Refused, match="it leads to /etc"):
+        setup.prepare_uploads_dir(link)

@@ -7,6 +7,8 @@ data live). Errors name the file and line so the admin can go straight there.
 
 import configparser
 import dataclasses
+import ipaddress
+import os
 import re
 from pathlib import Path
 
@@ -57,6 +59,7 @@ class Settings:
     login_attempts: Rate = Rate(5, 300)
     login_attempts_total: Rate = Rate(100, 300)
     test_endpoints: bool = False
+    allow_remote_socket: bool = False
 
     @property
     def upstream(self):
@@ -101,7 +104,13 @@ def parse(text, path="subsite.ini"):
             values[KEYS[key]] = _convert(key, raw)
         except ValueError as error:
             raise SettingsError(path, line, f"{key} = {raw!r} is refused: {error}") from None
-    return Settings(**values)
+    settings = Settings(**values)
+    if not settings.allow_remote_socket and not socket_on_this_machine(settings.socket):
+        raise SettingsError(path, _line_of(text, "socket"), f"socket = {settings.socket!r} is refused: uWSGI's "
+                            "protocol has no authentication, so anyone who reaches that address can send requests "
+                            "as if from any client, prefix or scheme. Use the default unix socket, or 127.0.0.1 "
+                            "(see subsite(8)); if a firewall guards it, set allow-remote-socket = yes")
+    return settings
 
 
 def _convert(key, raw):
@@ -115,15 +124,72 @@ def _convert(key, raw):
         return _headers(raw)
     if key in ("login-attempts", "login-attempts-total"):
         return _rate(raw)
-    if key == "test-endpoints":
+    if key in ("test-endpoints", "allow-remote-socket"):
         if raw.lower() not in YES + NO:
             raise ValueError("it must be yes or no")
         return raw.lower() in YES
     if key in ("database", "uploads"):
         if not raw.startswith("/"):
             raise ValueError("it must be an absolute path")
-        return Path(_plain(raw, "an absolute path"))
-    return _plain(raw, "a socket path or host:port")
+        path = Path(_plain(raw, "an absolute path"))
+        if key == "uploads":
+            refuse_uploads_dir(path)
+        return path
+    return _socket(_plain(raw, "a socket path or host:port"))
+
+
+# uWSGI's tables hold at most this many characters of a unix socket's path (sun_path).
+SOCKET_PATH_MAX = 107
+TCP_SOCKET = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5})")
+
+
+def _socket(raw):
+    """Return ``raw``, an absolute unix socket path or host:port; else raise ValueError."""
+    if raw.startswith("/"):
+        if len(raw.encode()) > SOCKET_PATH_MAX:
+            raise ValueError(f"a unix socket's path has at most {SOCKET_PATH_MAX} bytes")
+        return raw
+    match = TCP_SOCKET.fullmatch(raw)
+    if not match or not 1 <= int(match["port"]) <= 65535:
+        raise ValueError("it must be an absolute unix socket path, or host:port with a port from 1 to 65535 "
+                         "(an IPv6 address in brackets: [::1]:3031)")
+    return raw
+
+
+def socket_on_this_machine(socket):
+    """Tell whether ``socket`` is a unix socket or a TCP address on the loopback interface."""
+    if socket.startswith("/"):
+        return True
+    host = socket.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False            # a name: where it points is not known here
+
+
+# The package's own state, and the system's: uploads there would let the app
+# (www-data) write into them, and nginx serve what is there.
+SYSTEM_DIRS = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
+                                      "/libx32", "/opt", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp",
+                                      "/usr", "/var"))
+# Where uploads may go inside those: below the package's data, or a web root.
+UPLOADS_ALLOWED_BELOW = (layout.STATE_DIR, Path("/var/www"))
+
+
+def refuse_uploads_dir(path):
+    """Raise ValueError if ``path`` is no place for uploads: a system or state directory, or above one."""
+    path = Path(os.path.normpath(path))
+    if any(part == ".." for part in Path(path).parts):
+        raise ValueError("it must not contain '..'")
+    for guarded in (layout.STATE_DIR, layout.ETC_DIR.parent, Path("/run"), *SYSTEM_DIRS):
+        if guarded.is_relative_to(path):
+            raise ValueError(f"it holds {guarded}; name a directory of its own, such as {layout.UPLOADS_DIR}")
+    if any(path.is_relative_to(top) for top in SYSTEM_DIRS) and not any(
+            path.is_relative_to(allowed) and path != allowed for allowed in UPLOADS_ALLOWED_BELOW):
+        raise ValueError(f"it is inside a system or state directory; use a directory below {layout.STATE_DIR}/, "
+                         "/var/www/ or /srv/")
 
 
 def _plain(raw, what):

@@ -44,11 +44,22 @@ trusted-proxies = {trusted_proxies}
 trusted-headers = {trusted_headers}
 
 # The uWSGI socket nginx passes requests to (a path, or host:port); uWSGI
-# listens there besides Debian's default socket. A host:port is open to anyone
-# who reaches it: use 127.0.0.1 or a private address. Apply with a restart.
+# listens there besides its default socket. Apply with a restart. The default
+# unix socket only lets www-data in. uWSGI's protocol has no authentication:
+# whoever reaches a host:port can send requests as if from any client, scheme
+# or prefix. So a host:port must be on loopback (127.0.0.1:3031, [::1]:3031),
+# and even there every local user can reach it: keep the unix socket on a
+# machine shared with other users.
 socket = {socket}
 
-# Where posts and uploaded images are kept.
+# yes: allow a socket on another address than loopback (only behind a firewall
+# that lets nothing but this machine's nginx reach it).
+allow-remote-socket = {allow_remote_socket}
+
+# Where posts and uploaded images are kept. uploads must be a directory of its
+# own, below /var/lib/subsite/, /var/www/ or /srv/ (or another top-level
+# directory), never a system directory; one the package did not make must
+# already be writable by www-data.
 database = {database}
 uploads = {uploads}
 

@@ -6,6 +6,8 @@ enable_app), tests nginx's configuration before every reload, and (re)starts
 the app.
 """
 
+import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -105,7 +107,28 @@ def prepare_dirs(values):
     """
     ensure_dir(layout.NGINX_DIR)
     ensure_dir(layout.STATE_DIR, group=layout.WEB_USER, mode=0o1770)
-    ensure_dir(values.uploads, owner=layout.WEB_USER, mode=0o755)
+    prepare_uploads_dir(Path(values.uploads))
+
+
+def prepare_uploads_dir(path):
+    """Make the uploads directory www-data's; one the admin made elsewhere is checked, never given away.
+
+    The settings already refused system and state directories by name; a link
+    on the way could still lead into one, so the real path is checked too.
+    """
+    try:
+        settings.refuse_uploads_dir(Path(os.path.realpath(path)))
+    except ValueError as error:
+        raise Refused(f"{layout.SETTINGS_FILE}: uploads = {path} is refused: it leads to {os.path.realpath(path)}, "
+                      f"and {error}") from None
+    if path == layout.UPLOADS_DIR or not path.exists():
+        ensure_dir(path, owner=layout.WEB_USER, mode=0o755)
+        return
+    info = path.stat()
+    if not path.is_dir() or info.st_uid != pwd.getpwnam(layout.WEB_USER).pw_uid:
+        raise Refused(f"{path} (uploads in {layout.SETTINGS_FILE}) is not a directory of {layout.WEB_USER}'s, and "
+                      f"subsite does not give away a directory it did not make: chown {layout.WEB_USER} {path}, "
+                      "or name a new directory, then run: dpkg-reconfigure subsite")
 
 
 def drop_old_nginx_dir():
