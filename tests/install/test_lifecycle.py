@@ -31,9 +31,10 @@ CONF = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 
 # What purge may leave: files that change whatever is installed, or that
 # belong to the dependencies (which stay installed).
+# (systemd's: the journal, the private /tmp of other services; subsite's own would name it.)
 NOT_OURS = re.compile(r"^/(var/(cache|log/(apt|dpkg\.log|nginx/|alternatives\.log|journal/)|lib/(apt|dpkg|nginx|ucf"
-                      r"|systemd/(deb-systemd-helper-enabled|timers|catalog)|private)/|backups)|etc/ld\.so\.cache"
-                      r"|etc/systemd/system/multi-user\.target\.wants/uwsgi\.service)")
+                      r"|systemd/(deb-systemd-helper-enabled|timers|catalog)|private)/|backups"
+                      r"|tmp/systemd-private-[0-9a-f]+-(?!subsite)[^/]+)|etc/ld\.so\.cache)")
 
 # The admin's own uWSGI app, run by Debian's init script (under systemd, by uwsgi.service).
 NEIGHBOUR = r"""
@@ -175,8 +176,11 @@ def test_prefix_moves_from_a_oneshot_unit_and_dpkg_reconfigure(box):
     time.sleep(5)
     assert box.http("GET", "http://localhost/moved/_health").status == 200
     app_in_its_unit(box)
-    box.run(f"echo 'subsite subsite/prefix string {PREFIX}' | debconf-set-selections"
+    box.run("echo 'subsite subsite/prefix string /reconfigured' | debconf-set-selections"
             " && dpkg-reconfigure -f noninteractive subsite")
+    assert box.http("GET", "http://localhost/reconfigured/_health").status == 200
+    app_in_its_unit(box)
+    box.run(f"subsite prefix {PREFIX}")
     serves_the_data(box)
     app_in_its_unit(box)
     neighbour_untouched(box)

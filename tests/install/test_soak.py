@@ -1,14 +1,15 @@
 """Load, faults, hostile input and security, each item at CI size (soak.SHORT).
 
 The items live in soak.py; `scripts/soak` runs them at full size (soak.FULL)
-and prints their figures. One machine serves the items in order; the upgrade
-gets its own, holding the previous release and this one.
+and prints their figures. One machine serves the items in order (on each init
+system, as the ``machine`` fixture); the upgrade gets its own, holding release
+1.0.0 and this one, and runs as unattended-upgrades would.
 """
 
 import pytest
 
 import soak
-from conftest import deb_version, require_namespaces
+from conftest import deb_version, inits, require_namespaces
 from machine import Machine
 
 
@@ -50,8 +51,9 @@ def test_security(site):
     check(soak.security(site, soak.SHORT))
 
 
-def test_upgrade_under_load(debs, previous_debs):
+@pytest.mark.parametrize("init", inits())
+def test_upgrade_under_load_from_release_1_0_0(debs, previous_debs, init):
     require_namespaces()
-    with Machine.create(debs=[*previous_debs, *debs], download=["subsite"]) as m:
+    with Machine.create(debs=[*previous_debs, *debs], download=["subsite"], init=init) as m:
         old = soak.Site.install(m, package=f"subsite={deb_version(previous_debs[0])}")
         check(soak.upgrade_under_load(old, soak.SHORT, version=deb_version(debs[0])))
