@@ -46,6 +46,7 @@ class Load:
         self.created = []          # [id, title] of every acknowledged write
         self.failures = []         # [seconds since start, op, what] for 5xx and errors
         self.latencies = []
+        self.retried = 0           # GETs retried on a new connection after a kept-alive one closed
         self.start = time.monotonic()
 
     def record(self, op, code, seconds, error=None):
@@ -81,6 +82,7 @@ class Load:
             "ops": dict(self.ops),
             "created": self.created,
             "failures": self.failures,
+            "keepalive_retries": self.retried,
             "latency_ms": {"p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0)},
         }
 
@@ -96,8 +98,8 @@ def worker(load, number):
     while not load.stop.is_set():
         if spec.get("requests_per_connection") and sent >= spec["requests_per_connection"]:
             break
+        source = (spec["source"], 0) if spec.get("source") else None
         if conn is None:
-            source = (spec["source"], 0) if spec.get("source") else None
             conn = http.client.HTTPConnection(spec.get("host", "127.0.0.1"), spec.get("port", 80),
                                               timeout=spec.get("timeout", 30), source_address=source)
         write = rng.random() < spec.get("write_share", 0.0)
@@ -121,11 +123,37 @@ def worker(load, number):
             method, body, hdrs = "GET", None, headers
         sent += 1
         t0 = time.monotonic()
+        reused = getattr(conn, "used", False)
         try:
+            conn.used = True
             conn.request(method, target, body=body, headers=hdrs)
             response = conn.getresponse()
             data = response.read()
             code = response.status
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+            conn.close()
+            conn = None
+            # As browsers do: a kept-alive connection the server closed as the
+            # request went out (nginx closes idle ones on a reload) is retried
+            # once on a new connection, for a GET; anything else is a failure.
+            if not (reused and method == "GET"):
+                load.record(op, 0, time.monotonic() - t0, type(error).__name__)
+                continue
+            with load.lock:
+                load.retried += 1
+            try:
+                conn = http.client.HTTPConnection(spec.get("host", "127.0.0.1"), spec.get("port", 80),
+                                                  timeout=spec.get("timeout", 30), source_address=source)
+                conn.used = True
+                conn.request(method, target, body=body, headers=hdrs)
+                response = conn.getresponse()
+                data = response.read()
+                code = response.status
+            except (OSError, http.client.HTTPException) as error:
+                load.record(op, 0, time.monotonic() - t0, type(error).__name__)
+                conn.close()
+                conn = None
+                continue
         except (OSError, http.client.HTTPException) as error:
             load.record(op, 0, time.monotonic() - t0, type(error).__name__)
             conn.close()

@@ -251,6 +251,7 @@ def failed(result):
 def load_figures(result):
     return {"requests": result["requests"], "req/s": result["rps"], **classes(result),
             "socket errors": sum(result["errors"].values()), "writes acked": len(result["created"]),
+            "keep-alive GETs retried": result.get("keepalive_retries", 0),
             "p50 ms": result["latency_ms"]["p50"], "p99 ms": result["latency_ms"]["p99"]}
 
 
@@ -404,6 +405,7 @@ def upgrade_under_load(site, p, version=None):
     missing = site.missing(out["created"])
     r.figures.update({"from": before, "to": after, "upgrade s": round(took, 1), "requests": out["requests"],
                       "failed requests": failed(out), **classes(out), "writes acked": len(out["created"]),
+                      "keep-alive GETs retried": out.get("keepalive_retries", 0),
                       "posts missing": len(missing)})
     r.check(upgrade.returncode == 0, f"apt-get install failed: {upgrade.stdout[-1500:]}{upgrade.stderr[-1500:]}")
     r.check(after != before, f"still at {before}")

@@ -266,8 +266,9 @@ def test_default_site_still_answers_at_root(installed):
 def test_socket_and_workers(installed):
     out = installed.run("stat -c '%U:%G %a %F' /run/uwsgi/app/subsite/socket").stdout.strip()
     assert out == "www-data:www-data 660 socket"
-    # Root writes the pid file there (without systemd): the directory is root's alone.
-    assert installed.run("stat -c '%U:%G %a' /run/uwsgi/app/subsite").stdout.strip() == "root:root 755"
+    # Root writes the pid file there (without systemd): the directory is root's; under systemd, systemd's.
+    expected = "root:root 755" if installed.init == "systemd" else "root:www-data 2755"
+    assert installed.run("stat -c '%U:%G %a' /run/uwsgi/app/subsite").stdout.strip() == expected
     expected = ["socket"] if installed.init == "systemd" else ["pid", "socket"]
     assert installed.run("ls /run/uwsgi/app/subsite/").stdout.split() == expected
     workers = app_workers(installed)

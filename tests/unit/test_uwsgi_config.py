@@ -34,7 +34,8 @@ def test_the_run_directory_becomes_roots_and_empty_before_root_writes_there(run_
     (run_dir / "other").write_text("")
     uwsgi_config.take_back_run_dir()
     info = os.lstat(run_dir)
-    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (0, 0, 0o755)
+    # root's; group www-data and set-group-ID, so a socket made there is nginx's to reach at once.
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (0, WEB.pw_gid, 0o2755)
     assert list(run_dir.iterdir()) == []
     assert victim.read_text() == "root's secret\n" and victim.stat().st_mode & 0o777 == 0o600
 

@@ -163,7 +163,10 @@ def take_back_run_dir(keep=False):
     uWSGI write the pid file there and chowns it, following links: any www-data
     process could put a link to /etc/shadow in its place. This runs in uWSGI
     before either, so root only ever acts in a directory of its own. ``keep``
-    leaves a running instance's socket and pid file (subsite setup's move to systemd).
+    leaves a running instance's socket and pid file (subsite setup's move to
+    systemd). The directory's group is www-data and set-group-ID, so a socket
+    made there belongs to that group (0660: nginx may connect) from its first
+    moment, before its owner is set: no request is refused in between.
     """
     try:
         fd = os.open(layout.UWSGI_RUN_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -173,8 +176,8 @@ def take_back_run_dir(keep=False):
         raise StartRefused(f"{layout.UWSGI_RUN_DIR} should be a directory but is a link or a file; "
                            "remove it, then run: service uwsgi restart") from None
     try:
-        os.fchown(fd, 0, 0)
-        os.fchmod(fd, 0o755)
+        os.fchown(fd, 0, grp.getgrnam(layout.WEB_USER).gr_gid)
+        os.fchmod(fd, 0o2755)
         for name in [] if keep else os.listdir(fd):
             # Leftovers of a killed instance, or whatever www-data put there.
             if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
