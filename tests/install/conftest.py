@@ -25,7 +25,6 @@ import machine as machine_mod
 from machine import INITS, REPO_DIR, Machine, debian_kernel_defaults, sh
 
 sys.path.insert(0, str(REPO_DIR / "scripts"))
-import debbuild  # noqa: E402
 import releases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -138,3 +137,30 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("install machine timings")
         for label, seconds in machine_mod.TIMINGS:
             terminalreporter.write_line(f"{seconds:8.2f}s  {label}")
+
+
+# The admin's own uWSGI app beside subsite, run by Debian's init script (under
+# systemd, by uwsgi.service): nothing subsite does may restart or reload it.
+NEIGHBOUR = r"""
+set -e
+mkdir -p /srv/neighbour
+printf '%s\n' 'def application(environ, start_response):' \
+    '    start_response("200 OK", [("Content-Type", "text/plain")])' '    return [b"neighbour\n"]' \
+    > /srv/neighbour/app.py
+printf '%s\n' '[uwsgi]' 'plugins = python3' 'wsgi-file = /srv/neighbour/app.py' 'workers = 2' \
+    > /etc/uwsgi/apps-available/neighbour.ini
+ln -s ../apps-available/neighbour.ini /etc/uwsgi/apps-enabled/neighbour.ini
+service uwsgi restart
+"""
+
+
+def add_neighbour(machine):
+    """Start another uWSGI app on ``machine`` (uwsgi and its python3 plugin installed)."""
+    machine.run(NEIGHBOUR)
+
+
+def neighbour(machine):
+    """The neighbour app's master pid and worker pids: a restart changes the first, a reload the second."""
+    master = machine.run("cat /run/uwsgi/app/neighbour/pid").stdout.strip()
+    workers = machine.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status", check=False).stdout.split()
+    return master, sorted(workers)

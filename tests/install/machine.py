@@ -514,6 +514,59 @@ class Machine:
             tmp.rename(cached)
         self._time("download", t0)
 
+    def add_release_mirror(self, suite: str, debs, packages) -> None:
+        """Put Debian's upgrade to SUITE in the machine, for an offline release upgrade.
+
+        With network, a scratch root of the same base installs PACKAGES (with
+        this machine's repository), switches its sources to SUITE (Debian's and
+        /srv/repo-SUITE, holding DEBS, the package's build for SUITE) and
+        downloads what `apt full-upgrade` needs. Those .debs become a flat
+        repository at /srv/mirror/SUITE here, standing in for deb.debian.org
+        (the machine has no network); DEBS go to /srv/repo-SUITE. Cached under
+        CACHE/downloads like download().
+        """
+        t0 = time.monotonic()
+        mirror, repo = self.root / "srv/mirror" / suite, self.root / f"srv/repo-{suite}"
+        repo.mkdir(parents=True)
+        for deb in debs:
+            shutil.copy2(deb, repo / Path(deb).name)
+        sh(f"cd {shlex.quote(str(repo))} && apt-ftparchive packages . > Packages && apt-ftparchive release . > Release")
+        key = hashlib.sha256(f"{suite} {sorted(packages)} {self._download_key(packages)}".encode())
+        for deb in sorted(repo.glob("*.deb")):
+            key.update(_sha256(deb).encode())
+        cached = self.cache_dir / "downloads" / f"mirror-{key.hexdigest()[:24]}.tar"
+        with _locked(cached):
+            if not cached.exists():
+                self._fetch_release_upgrade(suite, packages, cached)
+            mirror.mkdir(parents=True)
+            sh(["tar", "-xf", str(cached), "-C", str(mirror)])
+        sh(f"cd {shlex.quote(str(mirror))} && apt-ftparchive packages . > Packages && apt-ftparchive release . > Release")
+        self._time(f"release mirror {suite}", t0)
+
+    def _fetch_release_upgrade(self, suite, packages, cached) -> None:
+        scratch = Machine(cache_dir=self.cache_dir, suite=self.suite)
+        try:
+            scratch.extract(self.base())
+            shutil.copytree(self.root / "srv", scratch.root / "srv", dirs_exist_ok=True)
+            shutil.copytree(self.root / "etc/apt", scratch.root / "etc/apt", dirs_exist_ok=True)
+            shutil.copy2("/etc/resolv.conf", scratch.root / "etc/resolv.conf")
+            policy = scratch.root / "usr/sbin/policy-rc.d"
+            policy.write_text("#!/bin/sh\nexit 101\n")
+            policy.chmod(0o755)
+            sources = scratch.root / "etc/apt/sources.list.d"
+            pkgs = " ".join(shlex.quote(p) for p in packages)
+            scratch._chroot_with_network(f"apt-get update -q && apt-get install -q -y {pkgs} && apt-get clean")
+            (sources / "debian.sources").write_text(debian_sources(suite))
+            (sources / "local-repo.list").write_text(f"deb [trusted=yes] file:/srv/repo-{suite} ./\n")
+            scratch._chroot_with_network("apt-get update -q && apt-get full-upgrade -q -y --download-only",
+                                         timeout=1800)
+            tmp = cached.with_suffix(".tar.part")
+            sh(f"cd {shlex.quote(str(scratch.root / 'var/cache/apt/archives'))} && tar -cf {shlex.quote(str(tmp))} "
+               "--exclude=partial --exclude=lock .")
+            tmp.rename(cached)
+        finally:
+            scratch.shutdown()
+
     def _download_key(self, packages) -> str:
         h = hashlib.sha256()
         h.update(json.dumps(sorted(packages)).encode())

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from browser import Browser, png_bytes
-from conftest import app_master, app_workers, deb_version, inits
+from conftest import add_neighbour, app_master, app_workers, deb_version, inits, neighbour
 from machine import Machine
 
 PASSWORD = "lifecycle password"
@@ -35,19 +35,6 @@ CONF = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 NOT_OURS = re.compile(r"^/(var/(cache|log/(apt|dpkg\.log|nginx/|alternatives\.log|journal/)|lib/(apt|dpkg|nginx|ucf"
                       r"|systemd/(deb-systemd-helper-enabled|timers|catalog)|private)/|backups"
                       r"|tmp/systemd-private-[0-9a-f]+-(?!subsite)[^/]+)|etc/ld\.so\.cache)")
-
-# The admin's own uWSGI app, run by Debian's init script (under systemd, by uwsgi.service).
-NEIGHBOUR = r"""
-set -e
-mkdir -p /srv/neighbour
-printf '%s\n' 'def application(environ, start_response):' \
-    '    start_response("200 OK", [("Content-Type", "text/plain")])' '    return [b"neighbour\n"]' \
-    > /srv/neighbour/app.py
-printf '%s\n' '[uwsgi]' 'plugins = python3' 'wsgi-file = /srv/neighbour/app.py' 'workers = 2' \
-    > /etc/uwsgi/apps-available/neighbour.ini
-ln -s ../apps-available/neighbour.ini /etc/uwsgi/apps-enabled/neighbour.ini
-"""
-
 
 class State:
     """What the tests carry from one step to the next."""
@@ -77,13 +64,6 @@ def files(m):
 
 def installed_version(m):
     return m.run("dpkg-query -W -f '${Version}' subsite").stdout
-
-
-def neighbour(m):
-    """The neighbour app's master pid and worker pids: a restart changes the first, a reload the second."""
-    master = m.run("cat /run/uwsgi/app/neighbour/pid").stdout.strip()
-    workers = m.run(f"grep -l '^PPid:[[:space:]]*{master}$' /proc/[0-9]*/status", check=False).stdout.split()
-    return master, sorted(workers)
 
 
 def neighbour_untouched(m):
@@ -117,7 +97,7 @@ def serves_the_data(m):
 
 def test_release_1_0_0_installs_and_holds_data_beside_another_app(box):
     box.run(f"{APT} nginx uwsgi uwsgi-plugin-python3 python3.11")
-    box.run(NEIGHBOUR + "service uwsgi restart\n")
+    add_neighbour(box)
     State.neighbour = neighbour(box)
     State.snapshot = files(box)
     box.install(f"subsite={box.previous}")
