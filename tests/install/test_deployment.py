@@ -127,6 +127,10 @@ def check_prefix(machine, prefix, origin="http://localhost"):
         assert answer.headers["Server"].startswith("nginx")
         assert "max-age" in answer.headers["Cache-Control"]
         assert "Set-Cookie" not in answer.headers
+    # Never framed: the pages (the app's headers) and the files nginx serves itself.
+    for answer in (css, image, front, post_page):
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
     assert image.headers["Content-Type"] == "image/png" and image.body == png_bytes()
     for attempt in (f"{prefix}/static../etc/passwd", f"{prefix}/static/../../../../etc/passwd",
                     f"{prefix}/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd", f"{prefix}/uploads../subsite.db"):
