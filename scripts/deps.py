@@ -1,10 +1,22 @@
-"""The Debian packages each entry script needs, installed with apt-get."""
+"""The Debian packages each entry script needs on the host, installed with apt-get.
+
+The .deb is built in a clean chroot (scripts/debbuild.py: sbuild's unshare
+mode, chroot tarballs made by mmdebstrap), which installs debian/control's
+Build-Depends itself: the host needs only the tools that make and enter it.
+"""
 
 import os
 import subprocess
 
-BUILD = ["dpkg-dev", "debhelper", "dh-virtualenv", "python3-venv", "python3-dev", "po-debconf", "git"]
-TEST = BUILD + ["debootstrap", "apt-utils", "iproute2", "util-linux", "lintian", "piuparts", "wrk"]
+BUILD = [
+    "sbuild", "mmdebstrap", "uidmap",   # the chroot build (newuidmap/newgidmap for the unshare mode)
+    "zstd",                             # the cached chroot tarballs are .tar.zst
+    "debian-archive-keyring",           # current, so it has the keys of every suite we build for
+    "dpkg-dev",                         # dpkg-source makes the source package sbuild builds
+    "python3-pip", "ca-certificates",   # pip downloads the pinned wheels from PyPI for the offline build
+    "git",                              # the build copies the files git tracks
+]
+TEST = BUILD + ["python3-venv", "debootstrap", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk"]
 
 
 def apt_install(packages):

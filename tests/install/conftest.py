@@ -2,7 +2,8 @@
 
 Every test under tests/install is marked ``install``.  Environment:
   SUBSITE_DEBS           colon-separated .deb files (wins over the directory)
-  SUBSITE_DEB_DIR        directory of .debs (default: <repo>/build/debs)
+  SUBSITE_DEB_DIR        directory of the .debs the machines install (default:
+                         <repo>/build/debs/<the machines' suite>, see machine.SUITE)
   SUBSITE_MACHINE_SCOPE  scope of the ``machine`` fixture: module (default) or session
   SUBSITE_MACHINE_TMPDIR where machine roots are unpacked (default: /dev/shm if usable)
   SUBSITE_PREVIOUS_DEB_DIR  an older release's .debs (default: built once per session)
@@ -43,18 +44,27 @@ def require_namespaces():
 
 @pytest.fixture(scope="session")
 def debs():
-    """The built .deb files: $SUBSITE_DEBS, else *.deb in $SUBSITE_DEB_DIR (default build/debs)."""
+    """The built .deb files for the machines' suite: $SUBSITE_DEBS, else *.deb in
+    $SUBSITE_DEB_DIR (default build/debs/<machine.SUITE>)."""
     if os.environ.get("SUBSITE_DEBS"):
         files = [Path(p) for p in os.environ["SUBSITE_DEBS"].split(":") if p]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             pytest.fail(f"SUBSITE_DEBS names missing files: {missing}")
         return files
-    deb_dir = Path(os.environ.get("SUBSITE_DEB_DIR", REPO_DIR / "build" / "debs"))
+    deb_dir = Path(os.environ.get("SUBSITE_DEB_DIR", debbuild.out_dir(machine_mod.SUITE)))
     files = sorted(deb_dir.glob("*.deb"))
     if not files:
         pytest.skip(f"no .deb in {deb_dir}: build the package first "
-                    "(or set SUBSITE_DEB_DIR / SUBSITE_DEBS)")
+                    f"(scripts/build-deb --suite {machine_mod.SUITE}, or set SUBSITE_DEB_DIR / SUBSITE_DEBS)")
+    return files
+
+
+def suite_debs(suite):
+    """The built .debs of ``suite`` (build/debs/<suite>); skip the test if there are none."""
+    files = sorted(debbuild.out_dir(suite).glob("*.deb"))
+    if not files:
+        pytest.skip(f"no .deb in {debbuild.out_dir(suite)}: build it with scripts/build-deb --suite {suite}")
     return files
 
 
@@ -75,6 +85,11 @@ def deb_version(deb):
     return sh(["dpkg-deb", "--field", str(deb), "Version"]).stdout.strip()
 
 
+def previous_version(deb):
+    """The upstream version of the release before ``deb``: <upstream>~prev1 (built with the suite's suffix)."""
+    return debbuild.upstream_version(deb_version(deb)) + "~prev1"
+
+
 # The older release differs from this tree in one conffile, so upgrades meet
 # a conffile that changed upstream.
 PREVIOUS_CONFFILE = "uwsgi/apps-available/subsite.ini"
@@ -87,15 +102,15 @@ def _make_previous(src):
 
 @pytest.fixture(scope="session")
 def previous_debs(debs):
-    """The release before ``debs``: this tree as version <version>~prev1 with an
-    older uWSGI app file ($SUBSITE_PREVIOUS_DEB_DIR, else built once)."""
+    """The release before ``debs``: this tree as version <upstream>~prev1+debNNu1 with an
+    older uWSGI app file, for the machines' suite ($SUBSITE_PREVIOUS_DEB_DIR, else built once)."""
     if os.environ.get("SUBSITE_PREVIOUS_DEB_DIR"):
         files = sorted(Path(os.environ["SUBSITE_PREVIOUS_DEB_DIR"]).glob("*.deb"))
         if not files:
             pytest.fail(f"no .deb in SUBSITE_PREVIOUS_DEB_DIR={os.environ['SUBSITE_PREVIOUS_DEB_DIR']}")
         return files
-    version = deb_version(debs[0]) + "~prev1"
-    return debbuild.build(out=REPO_DIR / "build" / "debs-previous", version=version, edit=_make_previous)
+    return debbuild.build(out=REPO_DIR / "build" / "debs-previous", version=previous_version(debs[0]),
+                          edit=_make_previous, suite=machine_mod.SUITE)
 
 
 def _machine_scope(fixture_name, config):
