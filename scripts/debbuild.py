@@ -125,7 +125,7 @@ def copy_tree(top, dest):
     for name in tracked_files(top):
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(top) / name, target)
+        shutil.copy2(Path(top) / name, target, follow_symlinks=False)
 
 
 def changelog_top(src):
