@@ -204,16 +204,20 @@ def subid_ranges():
 def ensure_subids(user="root", count=65536):
     """Give ``user`` subordinate uids and gids if it has none (sbuild's unshare mode maps the chroot's ids to them).
 
-    The new range starts above every range already given, so it overlaps none.
+    The new range starts above every range already given, so it overlaps none;
+    the line is what usermod --add-subuids/--add-subgids would write.
     """
     ranges = subid_ranges()
-    if all(any(entry[0] == user for entry in entries) for entries in ranges.values()):
+    missing = [name for name, entries in ranges.items() if not any(entry[0] == user for entry in entries)]
+    if not missing:
         return
     start = max([100000] + [first + size for entries in ranges.values() for _, first, size in entries])
-    span = f"{start}-{start + count - 1}"
-    print(f"debbuild: giving {user} the subordinate ids {span} in /etc/subuid and /etc/subgid "
+    print(f"debbuild: giving {user} the subordinate ids {start}-{start + count - 1} in {' and '.join(missing)} "
           "(sbuild's unshare mode maps the build chroot's users to them)", flush=True)
-    subprocess.run(["usermod", "--add-subuids", span, "--add-subgids", span, user], check=True)
+    for name in missing:
+        path = Path(name)
+        text = path.read_text() if path.exists() else ""
+        path.write_text(text + ("\n" if text and not text.endswith("\n") else "") + f"{user}:{start}:{count}\n")
 
 
 def unpack_dir():
