@@ -408,7 +408,6 @@ def wheels(suite, requirements, facts):
                 f"({suite}):\n{done.stderr.strip()[-3000:]}\nEvery pin needs a wheel for cp"
                 f"{facts['python'].replace('.', '')} whose hash is in the file: regenerate it with "
                 "pip-compile --generate-hashes --all-build-deps (and check that PyPI is reachable).")
-        part.chmod(0o755)  # the build user in the chroot reads it
         part.rename(folder)
         return folder
 
@@ -438,14 +437,23 @@ def sbuild(dsc, suite, tarball, wheel_dir, scratch):
     results = scratch / "out"
     results.mkdir()
     config = scratch / "sbuild.conf"
-    sbuild_config(config, wheel_dir)
+    # The chroot's root is an unprivileged id on the host: it can mount only
+    # what everyone can reach, and the checkout may sit in root's 0700 home.
+    reachable = Path(tempfile.mkdtemp(prefix="subsite-wheels-", dir=unpack_dir()))
+    reachable.chmod(0o755)
+    for wheel in wheel_dir.iterdir():
+        shutil.copy2(wheel, reachable / wheel.name)
+    sbuild_config(config, reachable)
     command = ["sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", f"--dist={suite}",
                "--no-apt-update", "--no-apt-upgrade", "--no-apt-distupgrade",
                "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
                f"--build-dir={results}", str(dsc)]
     # HOME is the scratch directory: no ~/.sbuildrc of the admin changes the build.
-    done = subprocess.run(command, env=host_env(HOME=str(scratch), SBUILD_CONFIG=str(config)),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    try:
+        done = subprocess.run(command, env=host_env(HOME=str(scratch), SBUILD_CONFIG=str(config)),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    finally:
+        shutil.rmtree(reachable, ignore_errors=True)
     logs = sorted(p for p in results.glob("*.build") if not p.is_symlink())
     if done.returncode != 0:
         tail = "".join(logs[-1].read_text(errors="replace").splitlines(True)[-60:]) if logs else done.stdout[-4000:]
