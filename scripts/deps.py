@@ -10,13 +10,14 @@ import subprocess
 
 BUILD = [
     "sbuild", "mmdebstrap", "uidmap",   # the chroot build (newuidmap/newgidmap for the unshare mode)
+    "iproute2",                         # sbuild brings up the offline build's loopback with ip
     "zstd",                             # the cached chroot tarballs are .tar.zst
     "debian-archive-keyring",           # current, so it has the keys of every suite we build for
     "dpkg-dev",                         # dpkg-source makes the source package sbuild builds
     "python3-pip", "ca-certificates",   # pip downloads the pinned wheels from PyPI for the offline build
     "git",                              # the build copies the files git tracks
 ]
-TEST = BUILD + ["python3-venv", "debootstrap", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk"]
+TEST = BUILD + ["python3-venv", "debootstrap", "apt-utils", "util-linux", "piuparts", "wrk"]
 
 
 def apt_install(packages):
