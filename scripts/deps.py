@@ -17,7 +17,7 @@ BUILD = [
     "python3-pip", "ca-certificates",   # pip downloads the pinned wheels from PyPI for the offline build
     "git",                              # the build copies the files git tracks
 ]
-TEST = BUILD + ["python3-venv", "debootstrap", "apt-utils", "util-linux", "piuparts", "wrk"]
+TEST = BUILD + ["python3-venv", "debootstrap", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk"]
 
 
 def apt_install(packages):
