@@ -207,17 +207,18 @@ def ensure_subids(user="root", count=65536):
     The new range starts above every range already given, so it overlaps none;
     the line is what usermod --add-subuids/--add-subgids would write.
     """
-    ranges = subid_ranges()
-    missing = [name for name, entries in ranges.items() if not any(entry[0] == user for entry in entries)]
-    if not missing:
-        return
-    start = max([100000] + [first + size for entries in ranges.values() for _, first, size in entries])
-    print(f"debbuild: giving {user} the subordinate ids {start}-{start + count - 1} in {' and '.join(missing)} "
-          "(sbuild's unshare mode maps the build chroot's users to them)", flush=True)
-    for name in missing:
-        path = Path(name)
-        text = path.read_text() if path.exists() else ""
-        path.write_text(text + ("\n" if text and not text.endswith("\n") else "") + f"{user}:{start}:{count}\n")
+    with locked(CACHE / "subids"):   # builds for two suites may start together
+        ranges = subid_ranges()
+        missing = [name for name, entries in ranges.items() if not any(entry[0] == user for entry in entries)]
+        if not missing:
+            return
+        start = max([100000] + [first + size for entries in ranges.values() for _, first, size in entries])
+        print(f"debbuild: giving {user} the subordinate ids {start}-{start + count - 1} in "
+              f"{' and '.join(missing)} (sbuild's unshare mode maps the build chroot's users to them)", flush=True)
+        for name in missing:
+            path = Path(name)
+            text = path.read_text() if path.exists() else ""
+            path.write_text(text + ("\n" if text and not text.endswith("\n") else "") + f"{user}:{start}:{count}\n")
 
 
 def unpack_dir():
