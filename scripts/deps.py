@@ -1,11 +1,27 @@
-"""The Debian packages each entry script needs, installed with apt-get."""
+"""The Debian packages each entry script needs on the host, installed with apt-get.
+
+The .deb is built in a clean chroot (scripts/debbuild.py: sbuild's unshare
+mode, chroot tarballs made by mmdebstrap), which installs debian/control's
+Build-Depends itself: the host needs only the tools that make and enter it.
+"""
 
 import os
 import subprocess
 
-BUILD = ["dpkg-dev", "debhelper", "dh-virtualenv", "python3-venv", "python3-dev", "po-debconf", "git"]
-# chromium: tests/unit/test_browser.py checks the pages under the Content-Security-Policy in a real browser.
-TEST = BUILD + ["debootstrap", "apt-utils", "iproute2", "util-linux", "lintian", "piuparts", "wrk", "chromium"]
+BUILD = [
+    "sbuild", "mmdebstrap", "uidmap",   # the chroot build (newuidmap/newgidmap for the unshare mode)
+    "iproute2",                         # sbuild brings up the offline build's loopback with ip
+    "zstd",                             # the cached chroot tarballs are .tar.zst
+    "debian-archive-keyring",           # current, so it has the keys of every suite we build for
+    "dpkg-dev",                         # dpkg-source makes the source package sbuild builds
+    "python3-pip", "ca-certificates",   # pip downloads the pinned wheels from PyPI for the offline build
+    "git",                              # the build copies the files git tracks
+]
+TEST = BUILD + [
+    "python3-venv", "debootstrap", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk",
+    "systemd-container",                # systemd-nspawn: the install tests' machines that boot systemd
+    "chromium",                         # tests/unit/test_browser.py: the pages under their CSP in a real browser
+]
 
 
 def apt_install(packages):

@@ -32,10 +32,11 @@ def field(deb, name):
 
 
 def previous_debs(out=None):
-    """The previous release's .debs: built once from its commit into build/debs-<version>/."""
+    """The previous release's .debs for bookworm, the one suite it was released for: built once
+    from its commit into build/debs-<version>/, with the plain version servers run."""
     version, commit = PREVIOUS
     out = Path(out or debbuild.BUILD / f"debs-{version}")
     built = sorted(out.glob("*.deb"))
     if built and all(field(deb, "Version") == version for deb in built):
         return built
-    return debbuild.build(out=out, source=source(commit))
+    return debbuild.build(out=out, source=source(commit), suite="bookworm", plain_version=True)

@@ -2,15 +2,18 @@
 
 Every test under tests/install is marked ``install``, and runs with Debian's
 link-protection sysctls set (machine.debian_kernel_defaults), as on a server.
-The ``machine`` fixture is parametrized by init system: each module runs on a
-root that boots systemd (as a server) and on one without (as a container).
-Environment:
-  SUBSITE_INITS          comma-separated init systems to run on (default: systemd,sysv)
-  SUBSITE_DEBS           colon-separated .deb files (wins over the directory)
-  SUBSITE_DEB_DIR        directory of .debs (default: <repo>/build/debs)
+
+The machines are named <suite>-<init>: bookworm-systemd, bookworm-sysv,
+trixie-systemd, trixie-sysv (systemd as PID 1, as a server; or without, as a
+container). A full run (SUBSITE_FULL=1: scripts/test --full) runs every module
+on each machine it applies to; CI's run takes CI_MACHINES, so that it stays
+well under 20 minutes. Environment:
+  SUBSITE_FULL           1: every machine, and the slow checks (see README.md)
+  SUBSITE_MACHINES       comma-separated machines to run on (overrides both)
+  SUBSITE_DEB_DIR        directory of a <suite>/ directory of .debs per suite (default: <repo>/build/debs)
   SUBSITE_MACHINE_SCOPE  scope of the ``machine`` fixture: module (default) or session
   SUBSITE_MACHINE_TMPDIR where machine roots are unpacked (default: /dev/shm if usable)
-  SUBSITE_PREVIOUS_DEB_DIR  an older release's .debs (default: built once per session)
+  SUBSITE_PREVIOUS_DEB_DIR  the previous release's .debs (default: 1.0.0, built once from its commit)
 """
 
 import os
@@ -22,27 +25,56 @@ from pathlib import Path
 import pytest
 
 import machine as machine_mod
-from machine import INITS, REPO_DIR, Machine, debian_kernel_defaults, sh
+from machine import INITS, REPO_DIR, SUITES, Machine, debian_kernel_defaults, sh
 
 sys.path.insert(0, str(REPO_DIR / "scripts"))
+import debbuild  # noqa: E402
 import releases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+MACHINES = tuple(f"{suite}-{init}" for suite in SUITES for init in INITS)
+# What CI runs of each module (a full run takes every machine): both suites
+# with systemd, as on a server, and the no-systemd path once.
+CI_MACHINES = {
+    "test_deployment.py": ("bookworm-systemd", "trixie-systemd", "bookworm-sysv"),
+    "test_lifecycle.py": ("bookworm-systemd", "trixie-sysv"),
+    "test_soak.py": ("trixie-systemd", "bookworm-sysv"),
+}
+
+
+def full_run():
+    """Tell whether this is a full run ($SUBSITE_FULL=1) rather than CI's."""
+    return os.environ.get("SUBSITE_FULL") == "1"
+
+
+def selected(module, name):
+    """Tell whether ``module`` runs on the machine ``name`` in this run."""
+    wanted = os.environ.get("SUBSITE_MACHINES")
+    if wanted:
+        return name in [item.strip() for item in wanted.split(",")]
+    return full_run() or name in CI_MACHINES.get(module, MACHINES)
+
+
+def split(name):
+    """("bookworm", "systemd") of the machine name "bookworm-systemd"."""
+    suite, init = name.split("-")
+    return suite, init
 
 
 def pytest_collection_modifyitems(config, items):
+    kept, dropped = [], []
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.install)
-
-
-def inits():
-    """The init systems the install tests run on ($SUBSITE_INITS)."""
-    wanted = [name.strip() for name in os.environ.get("SUBSITE_INITS", ",".join(INITS)).split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in INITS]
-    if unknown:
-        raise ValueError(f"SUBSITE_INITS: unknown init system(s) {unknown}; known: {', '.join(INITS)}")
-    return wanted
+        params = getattr(item, "callspec", None) and item.callspec.params.values()
+        names = [value for value in params or () if value in MACHINES]
+        if any(not selected(Path(str(item.fspath)).name, name) for name in names):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,21 +97,20 @@ def require_namespaces():
         pytest.skip(f"install tests need {', '.join(missing)} (apt-get install util-linux tar coreutils)")
 
 
+def suite_debs(suite):
+    """The built .debs of ``suite`` ($SUBSITE_DEB_DIR/<suite>, default build/debs/<suite>); skip if none."""
+    folder = Path(os.environ["SUBSITE_DEB_DIR"]) / suite if os.environ.get("SUBSITE_DEB_DIR") \
+        else debbuild.out_dir(suite)
+    files = sorted(folder.glob("*.deb"))
+    if not files:
+        pytest.skip(f"no .deb in {folder}: build it with scripts/build-deb --suite {suite}")
+    return files
+
+
 @pytest.fixture(scope="session")
 def debs():
-    """The built .deb files: $SUBSITE_DEBS, else *.deb in $SUBSITE_DEB_DIR (default build/debs)."""
-    if os.environ.get("SUBSITE_DEBS"):
-        files = [Path(p) for p in os.environ["SUBSITE_DEBS"].split(":") if p]
-        missing = [str(p) for p in files if not p.is_file()]
-        if missing:
-            pytest.fail(f"SUBSITE_DEBS names missing files: {missing}")
-        return files
-    deb_dir = Path(os.environ.get("SUBSITE_DEB_DIR", REPO_DIR / "build" / "debs"))
-    files = sorted(deb_dir.glob("*.deb"))
-    if not files:
-        pytest.skip(f"no .deb in {deb_dir}: build the package first "
-                    "(or set SUBSITE_DEB_DIR / SUBSITE_DEBS)")
-    return files
+    """The bookworm .debs: the suite of the previous release and of piuparts' and the benchmark's machines."""
+    return suite_debs(machine_mod.SUITE)
 
 
 def app_master(machine):
@@ -122,12 +153,14 @@ def _machine_scope(fixture_name, config):
     return scope
 
 
-@pytest.fixture(scope=_machine_scope, params=inits())
-def machine(request, debs):
-    """A booted Machine (systemd, or without) whose /srv/repo holds ``debs`` and whose
-    apt cache holds everything needed to install them offline (``machine.install("subsite")``)."""
+@pytest.fixture(scope=_machine_scope, params=MACHINES)
+def machine(request):
+    """A booted Machine of one suite (systemd, or without) whose /srv/repo holds that suite's
+    .debs and whose apt cache holds everything needed to install them offline
+    (``machine.install("subsite")``)."""
     require_namespaces()
-    m = Machine.create(debs=debs, init=request.param)
+    suite, init = split(request.param)
+    m = Machine.create(debs=suite_debs(suite), init=init, suite=suite)
     yield m
     m.shutdown()
 

@@ -1,4 +1,4 @@
-"""debian/tests run by autopkgtest itself, offline, in a clean Debian 12 root.
+"""debian/tests run by autopkgtest itself, offline, in a clean root of each suite.
 
 The root gets autopkgtest and every package the test needs as a local apt
 repository (the machine has no network), and a copy of this source tree;
@@ -8,8 +8,10 @@ machine itself (the ``null`` testbed), with real nginx and uWSGI.
 
 import shutil
 
-from conftest import require_namespaces
-from machine import Machine, deb_package_name, sh
+import pytest
+
+from conftest import full_run, require_namespaces, suite_debs
+from machine import SUITES, Machine, deb_package_name, sh
 
 import debbuild
 
@@ -41,10 +43,14 @@ def copy_source(machine):
         shutil.copy2(debbuild.TOP / name, target)
 
 
-def test_autopkgtest_smoke_passes(debs):
+@pytest.mark.parametrize("suite", SUITES)
+def test_autopkgtest_smoke_passes(suite):
     require_namespaces()
+    if suite != "trixie" and not full_run():
+        pytest.skip("CI runs autopkgtest on trixie; scripts/test --full on bookworm too")
+    debs = suite_debs(suite)
     packages = sorted({deb_package_name(deb) for deb in debs})
-    with Machine.create(debs=debs, download=[*packages, *TOOLS]) as machine:
+    with Machine.create(debs=debs, download=[*packages, *TOOLS], suite=suite) as machine:
         offline_repo(machine)
         copy_source(machine)
         machine.install(*TOOLS)

@@ -6,7 +6,6 @@ request during the reload, the app back within seconds of a restart.
 """
 
 import json
-import os
 import subprocess
 
 import pytest

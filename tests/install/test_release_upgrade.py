@@ -14,7 +14,7 @@ import re
 import pytest
 
 from browser import Browser, png_bytes
-from conftest import add_neighbour, app_master, app_workers, deb_version, require_namespaces
+from conftest import add_neighbour, app_master, app_workers, deb_version, require_namespaces, suite_debs
 from machine import Machine
 
 PREFIX = "/notices"
@@ -33,20 +33,18 @@ class Used:
 
 
 @pytest.fixture(scope="module")
-def server(suite_debs):
+def server():
     """A bookworm root booting systemd, with the trixie mirror and subsite's trixie build on board."""
     require_namespaces()
-    if not {"bookworm", "trixie"} <= suite_debs.keys():
-        pytest.skip("needs the bookworm and the trixie build (SUBSITE_SUITES)")
-    m = Machine.create(debs=suite_debs["bookworm"], download=PACKAGES, init="systemd", suite="bookworm",
-                       boot=False)
+    debs = {suite: suite_debs(suite) for suite in ("bookworm", "trixie")}
+    m = Machine.create(debs=debs["bookworm"], download=PACKAGES, init="systemd", suite="bookworm", boot=False)
     try:
-        m.add_release_mirror("trixie", suite_debs["trixie"], PACKAGES)
+        m.add_release_mirror("trixie", debs["trixie"], PACKAGES)
         m.boot()
     except BaseException:
         m.shutdown()
         raise
-    m.versions = {suite: deb_version(debs[0]) for suite, debs in suite_debs.items()}
+    m.versions = {suite: deb_version(files[0]) for suite, files in debs.items()}
     yield m
     m.shutdown()
 

@@ -9,7 +9,7 @@ system, as the ``machine`` fixture); the upgrade gets its own, holding release
 import pytest
 
 import soak
-from conftest import deb_version, inits, require_namespaces
+from conftest import MACHINES, deb_version, require_namespaces, split, suite_debs
 from machine import Machine
 
 
@@ -51,9 +51,11 @@ def test_security(site):
     check(soak.security(site, soak.SHORT))
 
 
-@pytest.mark.parametrize("init", inits())
-def test_upgrade_under_load_from_release_1_0_0(debs, previous_debs, init):
+@pytest.mark.parametrize("name", [name for name in MACHINES if name.startswith("bookworm-")])
+def test_upgrade_under_load_from_release_1_0_0(previous_debs, name):
     require_namespaces()
-    with Machine.create(debs=[*previous_debs, *debs], download=["subsite"], init=init) as m:
+    suite, init = split(name)
+    debs = suite_debs(suite)
+    with Machine.create(debs=[*previous_debs, *debs], download=["subsite"], init=init, suite=suite) as m:
         old = soak.Site.install(m, package=f"subsite={deb_version(previous_debs[0])}")
         check(soak.upgrade_under_load(old, soak.SHORT, version=deb_version(debs[0])))
