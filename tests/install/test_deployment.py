@@ -349,7 +349,8 @@ def test_www_data_cannot_touch_roots_files(installed):
     installed.run("mkdir -m 700 /root/private && " + as_www + "sh -c 'cd /var/lib/subsite"
                   " && mv uploads uploads.real && ln -s /root/private uploads'")
     done = installed.run("dpkg-reconfigure -f noninteractive subsite", check=False)
-    assert done.returncode != 0 and "/var/lib/subsite/uploads should be a directory" in done.stderr, done.stderr
+    assert done.returncode != 0 and "uploads = /var/lib/subsite/uploads is refused: it leads to /root/private" \
+        in done.stderr, done.stderr
     assert installed.run("stat -c '%U %a' /root/private").stdout.strip() == "root 700"
     installed.run(as_www + "sh -c 'cd /var/lib/subsite && rm uploads && mv uploads.real uploads'"
                   " && dpkg-reconfigure -f noninteractive subsite")

@@ -50,7 +50,7 @@ def test_malformed_sockets_are_refused(socket):
 @pytest.mark.parametrize("uploads", ["/", "/var", "/var/lib", "/var/lib/subsite", "/etc", "/etc/subsite", "/run",
                                      "/run/uwsgi", "/var/lib/subsite-nginx", "/var/lib/subsite-nginx/up",
                                      "/var/lib/dpkg/x", "/usr/share/x", "/opt/venvs/subsite/x", "/root/up",
-                                     "/home/admin/up", "/var/www", "/var/log/up", "/tmp/up", "/var/tmp/up",
+                                     "/home/admin/up", "/var/log/up", "/tmp/up", "/var/tmp/up",
                                      "/proc/self", "/var/lib/subsite/../dpkg"])
 def test_uploads_in_a_system_or_state_directory_are_refused(uploads, monkeypatch):
     monkeypatch.setattr(settings, "SYSTEM_DIRS", settings.SYSTEM_DIRS + (Path("/tmp"),))
@@ -59,7 +59,7 @@ def test_uploads_in_a_system_or_state_directory_are_refused(uploads, monkeypatch
 
 
 @pytest.mark.parametrize("uploads", ["/var/lib/subsite/uploads", "/var/lib/subsite/b/up", "/var/www/board",
-                                     "/srv/board/uploads", "/data/uploads"])
+                                     "/srv/board/uploads", "/data/uploads", "/var/lib/subsite-b/uploads"])
 def test_uploads_of_their_own_are_taken(uploads):
     assert settings.parse(f"[subsite]\nuploads = {uploads}\n").uploads == Path(uploads)
 

@@ -169,27 +169,25 @@ def socket_on_this_machine(socket):
         return False            # a name: where it points is not known here
 
 
-# The package's own state, and the system's: uploads there would let the app
-# (www-data) write into them, and nginx serve what is there.
-SYSTEM_DIRS = tuple(Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
-                                      "/libx32", "/opt", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp",
-                                      "/usr", "/var"))
-# Where uploads may go inside those: below the package's data, or a web root.
-UPLOADS_ALLOWED_BELOW = (layout.STATE_DIR, Path("/var/www"))
+# Where uploads may never go: the system's directories and the package's own
+# state, whose files the app (www-data) would get to write into and nginx to
+# serve. Elsewhere (/srv, /var/www, a new directory in /var/lib) is the admin's choice.
+SYSTEM_DIRS = tuple(Path(p) for p in (
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc", "/root",
+    "/run", "/sbin", "/sys", "/tmp", "/usr", "/var/backups", "/var/cache", "/var/lib/apt", "/var/lib/dpkg",
+    "/var/lock", "/var/log", "/var/mail", "/var/run", "/var/spool", "/var/tmp", str(layout.NGINX_DIR)))
 
 
 def refuse_uploads_dir(path):
-    """Raise ValueError if ``path`` is no place for uploads: a system or state directory, or above one."""
+    """Raise ValueError if ``path`` is no place for uploads: in a system or state directory, or above one."""
     path = Path(os.path.normpath(path))
-    if any(part == ".." for part in Path(path).parts):
-        raise ValueError("it must not contain '..'")
-    for guarded in (layout.STATE_DIR, layout.ETC_DIR.parent, Path("/run"), *SYSTEM_DIRS):
+    for guarded in (layout.STATE_DIR, *SYSTEM_DIRS):
         if guarded.is_relative_to(path):
             raise ValueError(f"it holds {guarded}; name a directory of its own, such as {layout.UPLOADS_DIR}")
-    if any(path.is_relative_to(top) for top in SYSTEM_DIRS) and not any(
-            path.is_relative_to(allowed) and path != allowed for allowed in UPLOADS_ALLOWED_BELOW):
-        raise ValueError(f"it is inside a system or state directory; use a directory below {layout.STATE_DIR}/, "
-                         "/var/www/ or /srv/")
+    inside = next((top for top in SYSTEM_DIRS if path.is_relative_to(top)), None)
+    if inside is not None:
+        raise ValueError(f"it is inside {inside}, a system or state directory; use a directory of its own "
+                         f"below {layout.STATE_DIR}/, /var/www/ or /srv/")
 
 
 def _plain(raw, what):
