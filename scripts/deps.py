@@ -18,7 +18,7 @@ BUILD = [
     "git",                              # the build copies the files git tracks
 ]
 TEST = BUILD + [
-    "python3-venv", "debootstrap", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk",
+    "python3-venv", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk",
     "systemd-container",                # systemd-nspawn: the install tests' machines that boot systemd
     "chromium",                         # tests/unit/test_browser.py: the pages under their CSP in a real browser
 ]

@@ -149,3 +149,22 @@ def test_machine_dies_with_its_owner():
     time.sleep(0.2)
     assert [p for p in pids if os.path.exists(f"/proc/{p}")] == []
     m.shutdown()
+
+
+def test_a_machine_that_boots_systemd_reboots_and_leaves_nothing():
+    require_namespaces()
+    from machine import SystemdMachine
+
+    with Machine.create(init="systemd") as m:
+        assert isinstance(m, SystemdMachine)
+        assert m.run("systemctl is-system-running").stdout.strip() in ("running", "degraded")
+        assert m.run("cat /proc/1/comm").stdout.strip() == "systemd"
+        assert m.run("tail -n +3 /proc/net/dev | cut -d: -f1").stdout.split() == ["lo"]
+        m.run("echo kept > /root/note")
+        first = m.pid
+        m.reboot()
+        assert m.pid != first, "a new PID 1"
+        assert m.run("cat /root/note").stdout == "kept\n"
+        root, groups = m.root, m._cgroups()
+    assert not root.exists()
+    assert not [group for group in groups if group.exists()]
