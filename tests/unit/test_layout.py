@@ -43,7 +43,41 @@ def test_rules_build_the_venv_where_the_ini_expects_it():
     assert re.search(rf"^Package: {layout.NAME}$", shipped("debian/control"), re.M)
 
 
-@pytest.mark.parametrize("path", [layout.ETC_DIR, layout.STATE_DIR, layout.UWSGI_LOG,
+@pytest.mark.parametrize("path", [layout.ETC_DIR, layout.STATE_DIR, layout.NGINX_DIR, layout.UWSGI_LOG,
                                   layout.UWSGI_APP_LINK, layout.NGINX_SITE_LINK])
 def test_purge_removes(path):
     assert re.search(rf"^\s*rm -[rf]+ .*{re.escape(str(path))}(\s|$)", shipped("debian/postrm"), re.M)
+
+
+def unit(name):
+    """{key: [values]} of a systemd unit the package ships (continuation lines joined)."""
+    fields = {}
+    for line in shipped(f"debian/{name}").replace("\\\n", " ").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            fields.setdefault(key.strip(), []).append(value.strip())
+    return fields
+
+
+def test_the_units_are_named_as_layout_says():
+    assert {f"{layout.NAME}.socket", f"{layout.NAME}.service"} == set(layout.SYSTEMD_UNITS)
+    assert (TOP / "debian" / layout.SYSTEMD_SOCKET).exists() and (TOP / "debian" / layout.SYSTEMD_SERVICE).exists()
+
+
+def test_the_socket_unit_listens_where_nginx_and_uwsgi_expect():
+    socket = unit(layout.SYSTEMD_SOCKET)
+    assert socket["ListenStream"] == [str(layout.UWSGI_SOCKET)]
+    assert socket["SocketUser"] == socket["SocketGroup"] == [layout.WEB_USER]
+
+
+def test_the_service_runs_the_app_file_as_www_data_after_the_root_step():
+    service = unit(layout.SYSTEMD_SERVICE)
+    start = service["ExecStart"][0].split()
+    assert start[:3] == ["/usr/bin/uwsgi", "--ini", str(layout.UWSGI_APP_FILE)]
+    assert start[start.index("--socket") + 1] == str(layout.UWSGI_SOCKET)     # found again after a reload
+    assert f"file:{layout.UWSGI_LOG}" in start
+    assert service["ExecStartPre"] == [f"+{COMMAND} uwsgi-config --apply"]
+    assert service["User"] == service["Group"] == [layout.WEB_USER]
+    assert service["Requires"] == [layout.SYSTEMD_SOCKET]
+    # service uwsgi restart/reload reach it, and wait for it.
+    assert service["PartOf"] == service["ReloadPropagatedFrom"] == service["Before"] == ["uwsgi.service"]
