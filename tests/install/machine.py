@@ -209,7 +209,8 @@ def base_root(cache_dir: Path = CACHE_DIR, suite: str = SUITE, mirror: str = MIR
             return tar
         t0 = time.monotonic()
         tmp = tar.with_suffix(".tar.part")
-        sh(["mmdebstrap", "--quiet", f"--variant={VARIANT}", f"--include={','.join(SYSTEMD_PACKAGES)}",
+        sh(["mmdebstrap", "--quiet", "--format=tar", f"--variant={VARIANT}",
+            f"--include={','.join(SYSTEMD_PACKAGES)}",
             # systemd makes a machine id at each boot
             "--customize-hook=: > \"$1/etc/machine-id\"", suite, str(tmp), mirror], timeout=1800)
         tmp.rename(tar)
