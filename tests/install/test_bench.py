@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import require_namespaces
+from conftest import full_run, require_namespaces
 from machine import CLEAN_ENV, REPO_DIR
 
 pytestmark = pytest.mark.install
@@ -37,6 +37,8 @@ ROWS = [
 def bench(debs, tmp_path_factory):
     """Run scripts/bench on the built .debs; return (exit code, output, markdown, numbers)."""
     require_namespaces()
+    if not full_run():
+        pytest.skip("about 2.5 minutes: scripts/test --full runs it (CI keeps under its time)")
     out = tmp_path_factory.mktemp("bench")
     cmd = ["/usr/bin/python3", str(REPO_DIR / "scripts" / "bench"), "--duration", "1", "--rounds", "1",
            "--out", str(out / "BENCHMARKS.md"), "--json", str(out / "bench.json"),
