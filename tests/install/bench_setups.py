@@ -51,17 +51,23 @@ GUNICORN = (
     "sys.argv[0] = 'gunicorn'; from gunicorn.app.wsgiapp import run; run()"
 )
 
+# As the app's writes do, the board gets a new generation with the posts
+# (pagecache.py), so that nginx's page cache shows them at once.
 SEED = """
 import os, pwd, sys
-from subsite import db, layout
+from subsite import db, layout, pagecache
 user = pwd.getpwnam(layout.WEB_USER)
 os.setgid(user.pw_gid); os.setuid(user.pw_uid)
 conn = db.connect(str(layout.DATABASE_FILE))
-with conn:
-    for i in range(int(sys.argv[1])):
-        conn.execute("INSERT INTO posts (title, body, created) VALUES (?, ?, ?)",
-                     (f"Notice {i + 1}", "A notice of ordinary length for the board. " * 8,
-                      "2024-01-01T00:00:00+00:00"))
+published = pagecache.file_of(layout.DATABASE_FILE)
+with pagecache.publishing(published):
+    with conn:
+        for i in range(int(sys.argv[1])):
+            conn.execute("INSERT INTO posts (title, body, created) VALUES (?, ?, ?)",
+                         (f"Notice {i + 1}", "A notice of ordinary length for the board. " * 8,
+                          "2024-01-01T00:00:00+00:00"))
+        generation = pagecache.replace(conn)
+    pagecache.publish(published, generation)
 """
 
 

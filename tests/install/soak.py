@@ -138,10 +138,15 @@ class Site:
         return self.browser.cookie_header(f"{self.prefix}/admin/api/posts"), token
 
     def posts(self):
-        """Every post the site lists, as {id: title}."""
-        answer = self.machine.http("GET", self.url("/api/posts"), timeout=30)
-        assert answer.status == 200, f"GET {self.prefix}/api/posts: {answer.status}"
-        return {p["id"]: p["title"] for p in answer.json()}
+        """Every post the site lists, as {id: title}: every page of the API, following ``next``."""
+        listed, target = {}, f"{self.prefix}/api/posts"
+        while target:
+            answer = self.machine.http("GET", f"http://localhost{target}", timeout=30)
+            assert answer.status == 200, f"GET {target}: {answer.status}"
+            page = answer.json()
+            listed.update((p["id"], p["title"]) for p in page["posts"])
+            target = page["next"]
+        return listed
 
     def missing(self, created):
         """The acknowledged writes ([id, title]) the site no longer has."""

@@ -28,6 +28,11 @@ def this_machine(monkeypatch, tmp_path_factory):
     # Tests keep their uploads in pytest's directories under /tmp, which a real
     # server refuses (test_settings checks it with the real list).
     monkeypatch.setattr(settings, "SYSTEM_DIRS", tuple(d for d in settings.SYSTEM_DIRS if str(d) != "/tmp"))
+    # Tests that write nginx's locations to their own directory leave the page
+    # cache's parts at layout's paths: those go to a directory of the test's too.
+    generated = tmp_path_factory.mktemp("lib-nginx")
+    for name in ("NGINX_CACHE_HTTP_FILE", "NGINX_CACHE_LOCATION_FILE"):
+        monkeypatch.setattr(layout, name, generated / getattr(layout, name).name)
 
 
 @pytest.fixture(scope="session")

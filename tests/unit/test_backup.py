@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from subsite import db, dbcopy, generation, layout
+from subsite import db, dbcopy, generation, layout, pagecache
 from subsite.cli import main
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
@@ -365,7 +365,10 @@ def test_restore_as_root_works_with_the_app_running(served, capsys):
     assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o600)
     assert titles(as_root_copy(kept[0], served.top)) == ["first", "second", "recent"]
     assert sorted(p.name for p in served.data.iterdir()) == sorted(
-        ["subsite.db", "subsite.db-wal", "subsite.db-shm", kept[0].name])
+        ["subsite.db", "subsite.db-wal", "subsite.db-shm", "subsite.db.generation", kept[0].name])
+    # The generation nginx reads (page cache): the web user's, which nginx reads as www-data.
+    info = (served.data / "subsite.db.generation").stat()
+    assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o644)
 
 
 def test_backup_as_root_works_with_the_app_running(served, capsys):
@@ -419,3 +422,25 @@ def test_restore_ends_every_admin_session(database, tmp_path):
     assert main(["restore", str(copy)]) == 0
     # The backup held the generation a session had joined; it is not current again.
     assert generation.current(db.connect(database)) not in (None, joined)
+
+
+def test_restore_gives_the_board_a_new_generation_and_publishes_it(database, tmp_path):
+    # The public pages nginx keeps are keyed by it: they show the restored posts at once.
+    conn = db.connect(database)
+    before = pagecache.sync(conn, pagecache.file_of(database))
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    assert main(["restore", str(copy)]) == 0
+    after = pagecache.current(db.connect(database))
+    assert after not in (None, before), "the backup's generation is not current again"
+    assert pagecache.published(pagecache.file_of(database)).startswith(f"{after}-")
+
+
+def test_a_restore_nginx_cannot_be_told_of_says_so(database, tmp_path, capsys):
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    pagecache.file_of(database).mkdir()       # the file cannot be replaced
+    assert main(["restore", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert f"restored {copy} into {database}, but cannot write {pagecache.file_of(database)}" in err
+    assert "nginx may serve public pages from before it" in err

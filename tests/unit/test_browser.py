@@ -4,7 +4,8 @@ The app is served by Werkzeug's development server on 127.0.0.1 under a
 prefix, as uWSGI mounts it, and Debian's headless Chromium is driven through
 its DevTools protocol (over --remote-debugging-pipe, so no port is opened)
 through the front page, a post with an image, the admin login, writing a
-post with the form, and logout. Every policy violation Chromium reports
+post with the form, and logout; and through the front page's "new" badges,
+which its script (static/seen.js) adds from what the browser saw before. Every policy violation Chromium reports
 (report-uri, added to the app's policy here) fails the test; a page that
 breaks the policy on purpose shows that reports do arrive. Chromium is given
 flags that keep it from contacting anything but 127.0.0.1.
@@ -271,6 +272,46 @@ def test_pages_work_under_the_policy(served, browser, tmp_path):
     time.sleep(0.3)  # reports are sent after the page, without waiting
     assert site.reports == []
     assert not [text for text in browser.console_errors() if "Content Security Policy" in text]
+
+
+def badges(browser):
+    """The ids of the posts the page marks as new."""
+    return browser.evaluate("Array.from(document.querySelectorAll('article .badge'),"
+                            " badge => Number(badge.closest('article').dataset.id))")
+
+
+def seen(browser):
+    return browser.evaluate(f"localStorage.getItem('subsite.seen {PREFIX}/')")
+
+
+def test_the_browser_marks_the_posts_added_since_its_last_visit(served, browser, add_post):
+    url, site = served
+    first, second = add_post("First"), add_post("Second")
+    assert browser.open(f"{url}{PREFIX}/") == f"{PREFIX}/"
+    assert badges(browser) == [], "a first visit marks nothing"
+    assert seen(browser) == str(second)
+
+    third, fourth = add_post("Third"), add_post("Fourth")
+    # A later page marks what is new on it, and records nothing.
+    assert browser.open(f"{url}{PREFIX}/?before={fourth}") == f"{PREFIX}/?before={fourth}"
+    assert badges(browser) == [third]
+    assert seen(browser) == str(second)
+
+    browser.open(f"{url}{PREFIX}/")
+    assert badges(browser) == [fourth, third]
+    assert browser.evaluate("document.querySelector('article .badge').parentElement.tagName") == "H2"
+    assert seen(browser) == str(fourth)
+    browser.open(f"{url}{PREFIX}/")
+    assert badges(browser) == [], "seen on the last visit"
+
+    # The same page for everyone: another browser's first visit marks nothing.
+    browser.evaluate("localStorage.clear()")
+    browser.open(f"{url}{PREFIX}/")
+    assert badges(browser) == [] and seen(browser) == str(fourth)
+
+    time.sleep(0.3)  # reports are sent after the page, without waiting
+    assert site.reports == []
+    assert not browser.console_errors()
 
 
 def test_violations_are_reported(served, browser):

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from support import emitted_urls, set_cookie
@@ -132,8 +134,10 @@ def test_api_posts(client, add_post, prefix):
     response = client.get("/api/posts")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    posts = response.json
+    assert response.json["next"] is None
+    posts = response.json["posts"]
     assert [post["id"] for post in posts] == [plain, with_image]
+    assert set(posts[0]) == {"id", "title", "body", "created", "image", "url"}
     assert posts[0]["image"] is None
     assert posts[0]["url"] == f"{prefix}/posts/{plain}"
     assert posts[1]["image"].startswith(f"{prefix}/uploads/")
@@ -161,17 +165,75 @@ def test_head(client, path):
     assert response.data == b""
 
 
-def test_seen_marks_new_posts(client, add_post):
-    add_post("Old")
-    assert "badge" not in client.get("/").text  # first visit: nothing is "new"
-    add_post("Fresh")
-    page = client.get("/").text
-    assert page.count('class="badge"') == 1
-    assert 'class="badge"' not in client.get("/").text
+def test_the_front_page_leaves_marking_new_posts_to_the_browser(client, add_post, prefix):
+    from subsite.frontend import PAGE_SIZE
+
+    ids = [add_post(f"Notice {n}", "body") for n in range(PAGE_SIZE + 1)]
+    first = client.get("/").text
+    # static/seen.js marks them, from what this browser saw (localStorage, per board).
+    assert ("script", "src", f"{prefix}/static/seen.js") in emitted_urls(first)
+    assert f'data-board="{prefix}/" data-newest="{ids[-1]}"' in first
+    assert f'<article class="summary" data-id="{ids[-1]}">' in first and "badge" not in first
+    # A later page is marked too, but records nothing.
+    later = client.get(f"/?before={ids[1]}").text
+    assert f'data-board="{prefix}/">' in later and "data-newest" not in later
+    assert f'data-id="{ids[0]}"' in later
+    assert client.get("/static/seen.js").status_code == 200
 
 
-def test_session_cookie_only_when_it_changes(client, prefix):
-    first = client.get("/")
-    cookie = set_cookie(first, "subsite_front")
-    assert cookie["path"] == (prefix or "/")
-    assert set_cookie(client.get("/"), "subsite_front") is None
+def test_an_empty_board_records_nothing_newer_than_zero(client, prefix):
+    assert f'data-board="{prefix}/" data-newest="0"' in client.get("/").text
+
+
+@pytest.mark.parametrize("path", ["/", "/?before=5", "/posts/1", "/dir/", "/dir/?before=5", "/api/posts",
+                                  "/api/posts?before=5", "/api/posts/1"])
+def test_public_pages_set_no_cookie_and_read_none(client, add_post, path):
+    add_post("Hello", "A notice.")
+    first = client.get(path)
+    assert first.status_code == 200 and "Set-Cookie" not in first.headers
+    assert "Cookie" not in first.headers.get("Vary", "")
+    # A cookie left by release 1.x's front page changes nothing.
+    client.set_cookie("subsite_front", "eyJzZWVuIjoxfQ.x.y", path=client.prefix or "/")
+    again = client.get(path)
+    assert again.data == first.data and "Set-Cookie" not in again.headers
+
+
+@pytest.mark.parametrize(("path", "size_name", "link"), [
+    ("/dir/", "DIRECTORY_PAGE_SIZE", "Older titles"),
+    ("/", "PAGE_SIZE", "Older notices"),
+])
+def test_pages_of_titles_and_notices_are_bounded(client, add_post, path, size_name, link, monkeypatch):
+    from subsite import frontend as module
+
+    monkeypatch.setattr(module, size_name, 3)
+    ids = [add_post(f"Title {n}", "body") for n in range(7)]
+    pages, url = [], path
+    while url:
+        page = client.get(url).text
+        pages.append(list(dict.fromkeys(int(n) for n in re.findall(r'/posts/(\d+)"', page))))
+        older = [u for tag, _, u in emitted_urls(page) if "before=" in u]
+        assert len(older) <= 1 and (link in page) == bool(older)
+        url = client.under_prefix(older[0]) if older else None
+    assert pages == [ids[6:3:-1], ids[3:0:-1], ids[:1]]
+
+
+def test_api_posts_comes_in_pages_with_a_next_url(client, add_post, prefix, monkeypatch):
+    from subsite import frontend as module
+
+    monkeypatch.setattr(module, "API_PAGE_SIZE", 2)
+    ids = [add_post(f"Post {n}", "body") for n in range(5)]
+    pages, url = [], "/api/posts"
+    while url:
+        answer = client.get(url).json
+        assert len(answer["posts"]) <= 2
+        pages.append([post["id"] for post in answer["posts"]])
+        url = answer["next"] and client.under_prefix(answer["next"])
+        if answer["next"]:
+            assert answer["next"].startswith(f"{prefix}/api/posts?before=")
+    assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
+
+
+def test_api_page_size_is_bounded():
+    from subsite.frontend import API_PAGE_SIZE, DIRECTORY_PAGE_SIZE, PAGE_SIZE
+
+    assert 0 < PAGE_SIZE <= API_PAGE_SIZE <= 100 and DIRECTORY_PAGE_SIZE <= 1000

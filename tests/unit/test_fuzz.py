@@ -223,8 +223,9 @@ def requests(draw, rule, own, every):
 def test_every_route_and_parameter_is_fuzzed(site):
     assert sorted(site["rules"]) == sorted(ROUTES)
     names = site["names"]
-    assert names["frontend", "index"] == ["before"]
-    assert names["frontend", "test_sleep"] == ["seconds"]
+    # test-set-cookie: every public page reads it, with test-endpoints = yes (testpages.py).
+    assert names["frontend", "index"] == ["before", "test-set-cookie"]
+    assert names["frontend", "test_sleep"] == ["seconds", "test-set-cookie"]
     assert names["admin", "diagnostics"] == ["format"]
     assert {"next", "password"} <= set(names["admin", "login"])
     assert {"title", "body", "remove_image", "image"} <= set(names["admin", "new_post"])

@@ -53,7 +53,8 @@ def test_apply(tmp_path, monkeypatch, before, after, outcome):
         return
     result = nginx.apply(Settings(), path)
     assert result.changed and path.read_text() == nginx.render(Settings())
-    assert upstream.read_text() == nginx.render_upstream(Settings())
+    assert upstream.read_text() == nginx.render_http(Settings())
+    assert upstream.read_text().startswith(nginx.render_upstream(Settings()))
     assert (outcome == "warned") == bool(result.warning) and len(reloads) == (outcome == "reloaded")
     # Unchanged: nothing is tested, written or reloaded.
     assert not nginx.apply(Settings(), path).changed
@@ -193,3 +194,136 @@ def test_what_1_0_0_applied_is_read_from_its_place(generated):
     (generated.OLD_NGINX_DIR / "upstream.conf").write_text(nginx.render_upstream(Settings(socket="127.0.0.1:3031")))
     assert nginx.applied_prefix() == "/old"
     assert nginx.applied_upstream() == "127.0.0.1:3031"
+
+
+# ---- the page cache (pagecache.py) ------------------------------------------------------------
+
+def cache_location(settings):
+    return nginx.render_cache(settings)[nginx.layout.NGINX_CACHE_LOCATION_FILE]
+
+
+def cache_http(settings):
+    return nginx.render_cache(settings)[nginx.layout.NGINX_CACHE_HTTP_FILE]
+
+
+def key_parts(settings):
+    key = re.search(r'^uwsgi_cache_key "(.*)";$', cache_location(settings), re.MULTILINE).group(1)
+    return key.split("\\n")
+
+
+@pytest.mark.parametrize(("trusted", "headers", "forwarded"), [
+    (0, ("for", "proto", "host", "port", "prefix"), []),
+    (1, ("for", "proto"), ["$http_x_forwarded_proto"]),
+    (2, ("for", "proto", "host", "port", "prefix"), ["$http_x_forwarded_proto", "$http_x_forwarded_host",
+                                                     "$http_x_forwarded_port", "$http_x_forwarded_prefix"]),
+    (1, (), []),
+])
+def test_the_cache_key_holds_what_the_page_depends_on(trusted, headers, forwarded):
+    # Method (a HEAD's empty body is never a GET's), scheme, host and port as
+    # the app is told them, the path with its query (the prefix is in it), the
+    # forwarded headers the app trusts, and the board's generation last. Not
+    # the client's address: no public page shows it (test_pagecache.py).
+    settings = Settings(trusted_proxies=trusted, trusted_headers=headers)
+    assert key_parts(settings) == ["$request_method", "$scheme", "$host$subsite_host_port", "$request_uri",
+                                   *forwarded, "$subsite_generation"]
+    assert "uwsgi_param HTTP_HOST $host$subsite_host_port;" in nginx.render(settings)
+
+
+def test_the_generation_comes_from_the_file_the_app_writes(tmp_path):
+    from subsite import pagecache
+
+    settings = Settings(database=tmp_path / "board.db")
+    location = cache_location(settings)
+    assert f"set $subsite_generation_file {pagecache.file_of(settings.database)};" in location
+    script = (Path(__file__).resolve().parents[2] / "nginx" / "generation.js").read_text()
+    assert "r.variables.subsite_generation_file" in script and "export default {read};" in script
+    http = cache_http(settings)
+    assert f"js_import subsite_generation from {nginx.layout.NGINX_JS_FILE};" in http
+    assert "js_set $subsite_generation subsite_generation.read;" in http
+    # The package ships the script where the generated file says.
+    install = (Path(__file__).resolve().parents[2] / "debian" / "subsite.install").read_text()
+    assert f"nginx/generation.js {str(nginx.layout.NGINX_JS_FILE.parent).lstrip('/')}/" in install.splitlines()
+
+
+def test_what_is_never_taken_from_the_cache_nor_kept():
+    location = cache_location(Settings())
+    # The admin's session, or no generation to key on.
+    for directive in ("uwsgi_cache_bypass", "uwsgi_no_cache"):
+        assert f"{directive} $cookie_subsite_admin $subsite_generation_unknown;" in location
+    assert "uwsgi_cache_methods GET HEAD;" in location
+    assert 'map $subsite_generation $subsite_generation_unknown {\n    "" 1;\n    default 0;\n}' in cache_http(Settings())
+    # Only Cache-Control is ignored (it is for browsers): a Set-Cookie still keeps a response out.
+    assert re.findall(r"uwsgi_ignore_headers (.*);", location) == ["Cache-Control"]
+    everything = location + cache_http(Settings()) + nginx.render(Settings())
+    assert "use_stale" not in everything and "uwsgi_cache_valid" not in everything, \
+        "only what the app marks is kept (X-Accel-Expires), and never served once stale"
+
+
+@pytest.mark.parametrize("prefix", ["", "/subsite", "/a/b"])
+def test_the_admin_the_probe_and_the_test_pages_never_use_the_cache(prefix):
+    text = nginx.render(Settings(prefix=prefix))
+    app = text[text.index(f"location {prefix}/ {{"):]
+    nested = re.findall(r"^    location (.*?) \{\n        uwsgi_cache off;\n        uwsgi_pass (\S+);\n    \}",
+                        app, re.MULTILINE)
+    assert nested == [(f"^~ {prefix}/admin/", nginx.upstream_name(Settings())),
+                      (f"= {prefix}/_health", nginx.upstream_name(Settings())),
+                      (f"^~ {prefix}/_test/", nginx.upstream_name(Settings()))]
+    # The cache's location part is included by a pattern: without it nginx still passes its test.
+    assert f"include {str(nginx.layout.NGINX_CACHE_LOCATION_FILE)[:-1]}[f];" in app
+    http = nginx.render_http(Settings())
+    assert f"include {str(nginx.layout.NGINX_CACHE_HTTP_FILE)[:-1]}[f];" in http
+    # The upstream alone (the benchmark's copies add theirs beside it) defines no cache twice.
+    assert "include" not in nginx.render_upstream(Settings())
+
+
+def test_the_cache_is_bounded():
+    http = cache_http(Settings())
+    line = re.search(r"^uwsgi_cache_path (\S+) (.*);$", http, re.MULTILINE)
+    assert line.group(1) == str(nginx.layout.NGINX_CACHE_DIR) == "/var/cache/subsite-nginx"
+    options = dict(option.split("=") for option in line.group(2).split())
+    assert options == {"levels": "1:2", "keys_zone": "subsite:8m", "max_size": "128m", "inactive": "10m",
+                       "use_temp_path": "off"}
+    assert "uwsgi_cache subsite;" in cache_location(Settings())
+    # README states the same bounds.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "128 MiB" in readme and "8 MiB" in readme
+
+
+def test_page_cache_no_writes_no_cache_part(tmp_path, monkeypatch):
+    monkeypatch.setattr(nginx.layout, "NGINX_UPSTREAM_FILE", tmp_path / "upstream.conf")
+    monkeypatch.setattr(nginx, "test_config", lambda: None)
+    monkeypatch.setattr(nginx, "reload", lambda: None)
+    path = tmp_path / "locations.conf"
+    assert nginx.apply(Settings(), path).changed
+    parts = [tmp_path / "cache.conf", tmp_path / "cache-location.conf"]
+    assert all(part.exists() for part in parts)
+    assert nginx.apply(Settings(page_cache=False), path).changed
+    assert not any(part.exists() for part in parts)
+    assert not nginx.apply(Settings(page_cache=False), path).changed
+    assert set(nginx.render_cache(Settings(page_cache=False)).values()) == {None}
+
+
+def test_a_cache_part_nginx_refuses_is_taken_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(nginx.layout, "NGINX_UPSTREAM_FILE", tmp_path / "upstream.conf")
+    results = iter([None, "unknown directive \"js_import\""])
+    monkeypatch.setattr(nginx, "test_config", lambda: next(results))
+    with pytest.raises(nginx.NginxError, match="js_import"):
+        nginx.apply(Settings(), tmp_path / "locations.conf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_drop_cache_removes_both_parts(tmp_path, monkeypatch):
+    for name in ("NGINX_CACHE_HTTP_FILE", "NGINX_CACHE_LOCATION_FILE"):
+        monkeypatch.setattr(nginx.layout, name, tmp_path / name)
+        (tmp_path / name).write_text("x")
+    nginx.drop_cache()
+    nginx.drop_cache()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cache_parts_must_be_roots_alone(generated):
+    nginx.apply(Settings(prefix="/board"))
+    for part in (generated.NGINX_CACHE_HTTP_FILE, generated.NGINX_CACHE_LOCATION_FILE):
+        assert part in nginx.generated_files()
+    generated.NGINX_CACHE_HTTP_FILE.chmod(0o666)
+    assert "cache.conf is writable by others" in nginx.trust_problem()

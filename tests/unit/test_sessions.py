@@ -12,9 +12,13 @@ def test_cookie_names_differ():
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_frontend_cookie(app, prefix, scheme):
+def test_frontend_cookie(frontend, app, prefix, scheme):
+    # No public page writes the frontend's session (nginx keeps them in its
+    # cache, for everyone): a page that did would get this cookie.
+    frontend.add_url_rule("/remember", "remember", lambda: session.update(remembered=True) or "kept")
     client = MountedClient(app, prefix, scheme)
-    response = client.get("/")
+    assert set_cookie(client.get("/"), FRONTEND_COOKIE) is None
+    response = client.get("/remember")
     cookie = set_cookie(response, FRONTEND_COOKIE)
     assert cookie["path"] == (prefix or "/")
     assert cookie["httponly"] is True

@@ -139,6 +139,7 @@ def test_login_attempts_total():
     ("login-attempts-total = 100", "write it as 'N per S s'"),
     ("login-attempts-total = many per 300 s", "write it as 'N per S s'"),
     ("test-endpoints = maybe", "it must be yes or no"),
+    ("page-cache = sometimes", "it must be yes or no"),
 ])
 def test_new_keys_refused(text, message):
     with pytest.raises(settings.SettingsError, match=f"f.ini:2: .* is refused: {message}"):
@@ -154,6 +155,15 @@ def test_rendered_template_keeps_new_keys():
     assert "login-attempts = off\n" in text and "test-endpoints = yes\n" in text
     assert "login-attempts-total = 20 per 60 s\n" in text
     assert settings.parse(text, Path("t.ini")) == values
+
+
+def test_page_cache():
+    from subsite.cli.common import render_settings
+
+    assert settings.Settings().page_cache is True
+    assert settings.parse("[subsite]\npage-cache = no\n").page_cache is False
+    text = render_settings(settings.Settings(page_cache=False))
+    assert "page-cache = no\n" in text and settings.parse(text, Path("t.ini")).page_cache is False
 
 
 def test_trusted_headers():

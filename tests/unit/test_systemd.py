@@ -114,9 +114,18 @@ def test_disable_stops_and_disables_both_units(ran, monkeypatch):
     monkeypatch.setattr(disable.nginx, "test_config", lambda: None)
     monkeypatch.setattr(disable.nginx, "reload", lambda: None)
     monkeypatch.setattr(layout, "NGINX_SITE_LINK", layout.UWSGI_APP_LINK.parent / "site")
+    cache_parts = []
+    for name in ("NGINX_CACHE_HTTP_FILE", "NGINX_CACHE_LOCATION_FILE"):
+        monkeypatch.setattr(layout, name, layout.UWSGI_APP_LINK.parent / name.lower())
+        cache_parts.append(getattr(layout, name))
+    layout.UWSGI_APP_LINK.parent.mkdir(parents=True)
+    for path in cache_parts:
+        path.write_text("uwsgi_cache subsite;\n")
     disable.run(None)
     assert ran.commands() == ["deb-systemd-invoke stop subsite.socket subsite.service",
                               "systemctl disable --quiet subsite.socket subsite.service"]
+    # nginx's page cache needs the package's njs file and nginx's js module, which the removal may take.
+    assert not [path for path in cache_parts if path.exists()]
 
 
 def test_reload_command_reloads_this_app_alone(ran, capsys):

@@ -1,14 +1,23 @@
-"""The slow test page exists only with test-endpoints = yes."""
+"""The slow test page and the test cookie exist only with test-endpoints = yes."""
 
 import time
 
 import pytest
 
+from support import set_cookie
 from subsite import testpages
 
 
 def test_off_by_default(client):
     assert client.get("/_test/sleep?seconds=0").status_code == 404
+    assert "Set-Cookie" not in client.get("/?test-set-cookie=x").headers
+
+
+def test_a_public_page_sets_the_test_cookie_when_asked(make_client):
+    # For the install tests: nginx must never keep such an answer in its page cache.
+    answer = make_client(TEST_ENDPOINTS=True).get("/?test-set-cookie=probe")
+    assert answer.status_code == 200 and set_cookie(answer, "probe")["value"] == "set-by-a-test"
+    assert "X-Accel-Expires" in answer.headers, "marked like any public page: only the cookie keeps it out"
 
 
 def test_sleep_when_switched_on(make_client):

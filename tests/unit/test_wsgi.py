@@ -126,3 +126,59 @@ def test_a_child_is_still_reaped_by_its_waiter(installed, monkeypatch, sigchld):
     if pid == 0:
         os._exit(7)
     assert os.waitpid(pid, 0) == (pid, 7 << 8)
+
+
+def as_web_user(monkeypatch, wsgi):
+    """The app's process as uWSGI runs it: not root."""
+    monkeypatch.setattr(wsgi.os, "geteuid", lambda: 33)
+
+
+def test_a_start_publishes_the_boards_generation(installed, tmp_path, monkeypatch):
+    from subsite import pagecache
+
+    wsgi = installed()
+    database = tmp_path / "data" / "subsite.db"
+    as_web_user(monkeypatch, wsgi)
+    assert wsgi.publish_generation(database) is True
+    published = pagecache.published(pagecache.file_of(database))
+    # This start's own: a start may bring other settings or templates than the pages nginx kept.
+    assert published.endswith(f"-{pagecache.START}\n")
+    assert published.startswith(pagecache.current(wsgi.db.connect(database)))
+
+
+def test_root_publishes_nothing_in_the_apps_data(installed, tmp_path):
+    # A uWSGI master still running as root: the workers (www-data) publish.
+    wsgi = installed()
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    assert wsgi.publish_generation(tmp_path / "data" / "subsite.db") is False
+    assert not (tmp_path / "data" / "subsite.db.generation").exists()
+
+
+def test_a_start_that_cannot_publish_lets_nginx_pass_everything_to_the_app(installed, tmp_path, monkeypatch,
+                                                                            capsys):
+    wsgi = installed()
+    as_web_user(monkeypatch, wsgi)
+    database = tmp_path / "data" / "subsite.db"
+    stale = tmp_path / "data" / "subsite.db.generation"
+    stale.write_text("from the last start\n")
+    monkeypatch.setattr(wsgi.pagecache, "sync", lambda conn, path: (_ for _ in ()).throw(
+        wsgi.sqlite3.OperationalError("database is locked")))
+    assert wsgi.publish_generation(database) is False
+    assert not stale.exists(), "no generation: nginx neither answers from its cache nor stores"
+    assert "cannot publish the board's generation for nginx's page cache: database is locked" in \
+        capsys.readouterr().err
+
+
+def test_each_new_uwsgi_worker_publishes(installed, tmp_path, monkeypatch):
+    wsgi = installed()
+    hooks = types.SimpleNamespace(masterpid=os.getpid)
+    monkeypatch.setitem(sys.modules, "uwsgi", hooks)
+    assert wsgi.publish_generation_in_workers(tmp_path / "data" / "subsite.db") is True
+    published = []
+    monkeypatch.setattr(wsgi, "publish_generation", published.append)
+    hooks.post_fork_hook()
+    assert published == [tmp_path / "data" / "subsite.db"]
+    for elsewhere in (None, types.SimpleNamespace()):      # not under uWSGI; this repo's uwsgi/ folder
+        monkeypatch.setitem(sys.modules, "uwsgi", elsewhere)
+        assert wsgi.publish_generation_in_workers(tmp_path / "data" / "subsite.db") is False

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from flask import abort, current_app, g
 
+from . import pagecache
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
     id INTEGER PRIMARY KEY,
@@ -25,6 +27,11 @@ CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at
 CREATE INDEX IF NOT EXISTS login_attempts_at ON login_attempts (at);
 -- The admin sessions' generation, one row (see generation.py).
 CREATE TABLE IF NOT EXISTS session_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value TEXT NOT NULL
+);
+-- The board's generation, replaced by every write to the posts, one row (see pagecache.py).
+CREATE TABLE IF NOT EXISTS board_generation (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     value TEXT NOT NULL
 );
@@ -121,30 +128,41 @@ def get_post_or_404(post_id):
     return row
 
 
+def generation_file():
+    """Return the file nginx reads the board's generation from (beside the database)."""
+    return pagecache.file_of(current_app.config["DATABASE"])
+
+
+def _change(statement, params):
+    """Run ``statement``, which changes what the public pages show; return its cursor.
+
+    The board's generation is replaced in the same transaction and published
+    for nginx after the commit, before the caller answers: the next request
+    for any public page misses nginx's cache.
+    """
+    db = get_db()
+    path = generation_file()
+    with pagecache.publishing(path):
+        with db:
+            cursor = db.execute(statement, params)
+            value = pagecache.replace(db)
+        pagecache.publish(path, value)
+    return cursor
+
+
 def create_post(title, body, image=None):
     """Insert a post and return its id."""
-    db = get_db()
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    with db:
-        cursor = db.execute(
-            "INSERT INTO posts (title, body, image, created) VALUES (?, ?, ?, ?)",
-            (title, body, image, created),
-        )
+    cursor = _change("INSERT INTO posts (title, body, image, created) VALUES (?, ?, ?, ?)",
+                     (title, body, image, created))
     return cursor.lastrowid
 
 
 def update_post(post_id, title, body, image):
     """Replace a post's title, body and image name."""
-    db = get_db()
-    with db:
-        db.execute(
-            "UPDATE posts SET title = ?, body = ?, image = ? WHERE id = ?",
-            (title, body, image, post_id),
-        )
+    _change("UPDATE posts SET title = ?, body = ?, image = ? WHERE id = ?", (title, body, image, post_id))
 
 
 def delete_post(post_id):
     """Delete a post."""
-    db = get_db()
-    with db:
-        db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
+    _change("DELETE FROM posts WHERE id = ?", (post_id,))

@@ -18,7 +18,7 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
-from . import generation
+from . import generation, pagecache
 
 
 class CopyRefused(Exception):
@@ -49,8 +49,9 @@ def restore(backup, source, database, kept, schema):
     ``source`` is the name the admin gave ``backup``, for messages. The current
     posts are kept first in the new file ``kept`` (or kept-2, kept-3, ...).
     ``schema`` (db.SCHEMA) is run after: a backup from an older release may
-    lack a table the workers made at their start; and every admin session
-    ends. Return the number of posts
+    lack a table the workers made at their start; every admin session ends;
+    and the board gets a new generation, published for nginx, so the public
+    pages show the restored posts at once. Return the number of posts
     restored and the name of the kept copy.
     """
     with _private_directory() as private:
@@ -58,16 +59,25 @@ def restore(backup, source, database, kept, schema):
         posts = _checked_copy(backup, source, copy)
         _check_database(database)
         kept = _keep(database, Path(kept))
+        published = pagecache.file_of(database)
         try:
-            _copy(sqlite3.connect(copy), _connect(database, "rw"))
-            with closing(_connect(database, "rw")) as restored:
-                restored.executescript(schema)
-                # The backup holds the session generation of its day: admin
-                # sessions logged out since then must not count again.
-                generation.end_all(restored)
+            # Under the lock the app's writes publish under: none of them can
+            # publish between the copy and the restored posts' generation.
+            with pagecache.publishing(published):
+                _copy(sqlite3.connect(copy), _connect(database, "rw"))
+                with closing(_connect(database, "rw")) as restored:
+                    restored.executescript(schema)
+                    # The backup holds the session generation of its day: admin
+                    # sessions logged out since then must not count again.
+                    generation.end_all(restored)
+                    with restored:
+                        value = pagecache.replace(restored)
+                pagecache.publish(published, value)
         except (sqlite3.Error, OSError) as error:
             raise CopyRefused(f"cannot restore {source} into {database}: {error}. "
                               f"The posts from before are kept in {kept}.") from None
+        except pagecache.PublishError as error:
+            raise CopyRefused(f"restored {source} into {database}, but {error}") from None
     return {"posts": posts, "kept": str(kept)}
 
 

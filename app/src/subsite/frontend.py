@@ -1,6 +1,6 @@
 """The public notice board: posts as pages and as JSON."""
 
-from flask import render_template, request, session, url_for
+from flask import render_template, request, url_for
 
 from . import converters, db, testpages
 from .base import make_flask
@@ -22,11 +22,34 @@ def create_frontend(test_config=None):
     app.add_url_rule("/api/posts/<id:post_id>", "api_post", api_post)
     testpages.init_app(app)
     app.context_processor(template_context)
+    app.after_request(cacheable)
     return app
 
 
 # Posts on one page of the front page; older ones are a link away.
 PAGE_SIZE = 20
+# Titles on one page of the directory, posts in one answer of the API.
+DIRECTORY_PAGE_SIZE = 200
+API_PAGE_SIZE = 50
+
+# The pages nginx may keep in its cache (pagecache.py): the same for every
+# visitor, they read no cookie and set none.
+CACHEABLE = frozenset({"index", "post", "directory", "api_posts", "api_post"})
+# How long nginx keeps such a page at most (X-Accel-Expires). Its key ends
+# with the board's generation, so a write makes it unreachable at once; this
+# only frees the room of pages nobody asks for.
+CACHE_SECONDS = 600
+
+
+def cacheable(response):
+    """Let nginx keep a public page; let browsers revalidate it at every visit, cheaply (ETag, 304)."""
+    if request.endpoint in CACHEABLE and request.method in ("GET", "HEAD") and response.status_code == 200:
+        response.headers["Cache-Control"] = "no-cache"
+        # nginx stores only what carries this (and never a response with Set-Cookie).
+        response.headers["X-Accel-Expires"] = str(CACHE_SECONDS)
+        response.add_etag()
+        response.make_conditional(request)
+    return response
 
 
 def template_context():
@@ -35,19 +58,30 @@ def template_context():
     return {"area": "frontend", "admin_url": admin_root + "/" if admin_root else None}
 
 
+def page(rows, size, endpoint):
+    """Split ``rows``, asked for with one more than ``size``, into a page and the URL of the next (None: none)."""
+    shown = rows[:size]
+    later = url_for(endpoint, before=shown[-1]["id"]) if len(rows) > size else None
+    return shown, later
+
+
+def before():
+    """Return the ?before= id a page starts below, or None for the first page."""
+    return request.args.get("before", type=converters.row_id)
+
+
 def index():
-    """List the newest posts, a page at a time, marking those added since the last visit."""
-    before = request.args.get("before", type=converters.row_id)
-    rows = db.list_posts(limit=PAGE_SIZE + 1, before=before)
-    posts, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-    older = url_for("index", before=posts[-1]["id"]) if more else None
-    seen = session.get("seen")
-    if before is None:
+    """List the newest posts, a page at a time.
+
+    static/seen.js marks those added since this browser's last visit, so the
+    page is the same for every visitor.
+    """
+    first = before()
+    posts, older = page(db.list_posts(limit=PAGE_SIZE + 1, before=first), PAGE_SIZE, "index")
+    newest = None
+    if first is None:
         newest = posts[0]["id"] if posts else 0
-        # Only write the cookie when it changes, so repeat visits send no Set-Cookie.
-        if seen != newest:
-            session["seen"] = newest
-    return render_template("frontend/index.html", posts=posts, seen=seen, older=older)
+    return render_template("frontend/index.html", posts=posts, newest=newest, older=older)
 
 
 def post(post_id):
@@ -56,8 +90,10 @@ def post(post_id):
 
 
 def directory():
-    """List every post title."""
-    return render_template("frontend/dir.html", posts=db.list_posts())
+    """List the post titles, newest first, a page at a time."""
+    rows = db.list_posts(limit=DIRECTORY_PAGE_SIZE + 1, before=before())
+    posts, older = page(rows, DIRECTORY_PAGE_SIZE, "directory")
+    return render_template("frontend/dir.html", posts=posts, older=older)
 
 
 def post_json(row):
@@ -74,8 +110,10 @@ def post_json(row):
 
 
 def api_posts():
-    """Return all posts as JSON, newest first."""
-    return [post_json(row) for row in db.list_posts()]
+    """Return posts as JSON, newest first, a page at a time: ``next`` is the URL of the older ones, or null."""
+    rows = db.list_posts(limit=API_PAGE_SIZE + 1, before=before())
+    posts, later = page(rows, API_PAGE_SIZE, "api_posts")
+    return {"posts": [post_json(row) for row in posts], "next": later}
 
 
 def api_post(post_id):
@@ -84,4 +122,3 @@ def api_post(post_id):
     if row is None:
         return {"error": f"there is no post {post_id}"}, 404
     return post_json(row)
-

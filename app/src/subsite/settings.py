@@ -60,6 +60,7 @@ class Settings:
     login_attempts_total: Rate = Rate(100, 300)
     test_endpoints: bool = False
     allow_remote_socket: bool = False
+    page_cache: bool = True
 
     @property
     def upstream(self):
@@ -124,7 +125,7 @@ def _convert(key, raw):
         return _headers(raw)
     if key in ("login-attempts", "login-attempts-total"):
         return _rate(raw)
-    if key in ("test-endpoints", "allow-remote-socket"):
+    if key in ("test-endpoints", "allow-remote-socket", "page-cache"):
         if raw.lower() not in YES + NO:
             raise ValueError("it must be yes or no")
         return raw.lower() in YES

@@ -7,8 +7,11 @@ uWSGI's mount passes it in SCRIPT_NAME with every request.
 
 import os
 import signal
+import sqlite3
+import sys
+from contextlib import closing
 
-from . import layout, settings
+from . import db, layout, pagecache, settings
 from .admin import create_admin
 from .application import make_application
 from .frontend import create_frontend
@@ -27,14 +30,61 @@ def app_config(values):
     }
 
 
+def settings_file(path=None):
+    """Return the settings file to read: ``path``, $SUBSITE_SETTINGS or the installed one."""
+    return path or os.environ.get("SUBSITE_SETTINGS") or layout.SETTINGS_FILE
+
+
 def build(path=None):
     """Build the application from the settings file at ``path``."""
-    if path is None:
-        path = os.environ.get("SUBSITE_SETTINGS") or layout.SETTINGS_FILE
-    values = settings.load(path)
+    return build_from(settings.load(settings_file(path)))
+
+
+def build_from(values):
+    """Build the application from a Settings."""
     config = app_config(values)
     return make_application(create_frontend(config), create_admin(config),
                             trusted_proxies=values.trusted_proxies, trusted_headers=values.trusted_headers)
+
+
+def publish_generation(database):
+    """Publish the board's generation for nginx's page cache (pagecache.sync); return True when done.
+
+    Run at every start and by every new worker: this start's pages must not be
+    taken for those of the one before (settings and templates may differ), and
+    a worker killed between a write's commit and its publish left the file
+    behind the database. When it fails the file is removed, so nginx passes
+    every request to the app until a write or a new worker publishes again.
+    """
+    if os.geteuid() == 0:
+        # A uWSGI master that has not dropped its privileges yet: root never
+        # writes in the app's data directory (README); the workers publish.
+        return False
+    path = pagecache.file_of(database)
+    try:
+        with closing(db.connect(database)) as conn:
+            pagecache.sync(conn, path)
+        return True
+    except (sqlite3.Error, OSError, pagecache.PublishError) as error:
+        print(f"subsite: cannot publish the board's generation for nginx's page cache: {error}; "
+              "nginx passes the public pages to the app meanwhile", file=sys.stderr, flush=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return False
+
+
+def publish_generation_in_workers(database):
+    """Have each new uWSGI worker publish the generation (uWSGI's post-fork hook); return True under uWSGI."""
+    try:
+        import uwsgi
+    except ImportError:
+        return False
+    if getattr(uwsgi, "masterpid", None) is None:     # some other "uwsgi" on the path
+        return False
+    uwsgi.post_fork_hook = lambda: publish_generation(database)
+    return True
 
 
 def wake_master_on_worker_exit():
@@ -64,5 +114,14 @@ def _worker_exited(signum, frame):
     """Nothing to do: the master reaps its workers itself once awake."""
 
 
-application = build()
+def start(path=None):
+    """Build the application, publish this start's generation (and have each worker do so); return it."""
+    values = settings.load(settings_file(path))
+    application = build_from(values)
+    publish_generation(values.database)
+    publish_generation_in_workers(values.database)
+    return application
+
+
+application = start()
 wake_master_on_worker_exit()

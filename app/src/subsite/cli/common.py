@@ -75,6 +75,12 @@ login-attempts = {login_attempts}
 # forgets every failed login.
 login-attempts-total = {login_attempts_total}
 
+# yes: nginx keeps the public pages (front page, posts, titles, JSON API) in
+# its cache (/var/cache/subsite-nginx, at most 128 MiB) and serves them without
+# asking the app until the board changes; every write is seen at once. no:
+# every request goes to the app. Apply with a restart.
+page-cache = {page_cache}
+
 # yes: serve test-only pages (<prefix>/_test/sleep, a request that hangs) used by
 # the package's soak tests. Keep it no on a real server.
 test-endpoints = {test_endpoints}

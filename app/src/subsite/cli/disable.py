@@ -1,7 +1,9 @@
 """`subsite disable`: what the prerm runs on remove.
 
 It stops the uWSGI app and takes it and the nginx site out of service; nginx
-is reloaded only after its test passes. Settings and data are kept.
+is reloaded only after its test passes. Settings and data are kept. nginx's
+page cache goes too: it needs the package's njs file and nginx's js module,
+which may be gone after the removal (`subsite setup` brings it back).
 """
 
 from .. import layout, nginx, services
@@ -24,6 +26,7 @@ def run(args):
         services.invoke("uwsgi", "stop", layout.NAME)
     layout.UWSGI_APP_LINK.unlink(missing_ok=True)
     layout.NGINX_SITE_LINK.unlink(missing_ok=True)
+    nginx.drop_cache()
     problem = nginx.test_config()
     if problem:
         warn(f"nginx's configuration fails its test, so it was not reloaded:\n{problem}")
