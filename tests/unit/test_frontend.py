@@ -134,8 +134,8 @@ def test_api_posts(client, add_post, prefix):
     response = client.get("/api/posts")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.json["next"] is None
-    posts = response.json["posts"]
+    assert "Link" not in response.headers
+    posts = response.json
     assert [post["id"] for post in posts] == [plain, with_image]
     assert set(posts[0]) == {"id", "title", "body", "created", "image", "url"}
     assert posts[0]["image"] is None
@@ -217,19 +217,22 @@ def test_pages_of_titles_and_notices_are_bounded(client, add_post, path, size_na
     assert pages == [ids[6:3:-1], ids[3:0:-1], ids[:1]]
 
 
-def test_api_posts_comes_in_pages_with_a_next_url(client, add_post, prefix, monkeypatch):
+def test_api_posts_comes_in_pages_linked_by_rel_next(client, add_post, prefix, monkeypatch):
     from subsite import frontend as module
 
     monkeypatch.setattr(module, "API_PAGE_SIZE", 2)
     ids = [add_post(f"Post {n}", "body") for n in range(5)]
     pages, url = [], "/api/posts"
     while url:
-        answer = client.get(url).json
-        assert len(answer["posts"]) <= 2
-        pages.append([post["id"] for post in answer["posts"]])
-        url = answer["next"] and client.under_prefix(answer["next"])
-        if answer["next"]:
-            assert answer["next"].startswith(f"{prefix}/api/posts?before=")
+        answer = client.get(url)
+        assert isinstance(answer.json, list) and len(answer.json) <= 2
+        pages.append([post["id"] for post in answer.json])
+        link = answer.headers.get("Link")
+        url = None
+        if link:
+            target = re.fullmatch(r'<([^>]*)>; rel="next"', link)[1]
+            assert target.startswith(f"{prefix}/api/posts?before=")
+            url = client.under_prefix(target)
     assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
 
 

@@ -1,6 +1,6 @@
 """The public notice board: posts as pages and as JSON."""
 
-from flask import render_template, request, url_for
+from flask import jsonify, render_template, request, url_for
 
 from . import converters, db, testpages
 from .base import make_flask
@@ -110,10 +110,17 @@ def post_json(row):
 
 
 def api_posts():
-    """Return posts as JSON, newest first, a page at a time: ``next`` is the URL of the older ones, or null."""
+    """Return posts as a JSON list, newest first, a page at a time.
+
+    The list keeps the shape of 1.0's answer; the URL of the older posts, when
+    there are more, is in a ``Link: <URL>; rel="next"`` header (RFC 8288).
+    """
     rows = db.list_posts(limit=API_PAGE_SIZE + 1, before=before())
     posts, later = page(rows, API_PAGE_SIZE, "api_posts")
-    return {"posts": [post_json(row) for row in posts], "next": later}
+    response = jsonify([post_json(row) for row in posts])
+    if later:
+        response.headers["Link"] = f'<{later}>; rel="next"'
+    return response
 
 
 def api_post(post_id):
