@@ -53,7 +53,7 @@ def bench(debs, tmp_path_factory):
     """Run scripts/bench on the built .debs; return (exit code, output, markdown, numbers)."""
     require_namespaces()
     if not full_run():
-        pytest.skip("about 2.5 minutes: scripts/test --full runs it (CI keeps under its time)")
+        pytest.skip("about 3 minutes: scripts/test --full runs it (CI keeps under its time)")
     out = tmp_path_factory.mktemp("bench")
     cmd = ["/usr/bin/python3", str(REPO_DIR / "scripts" / "bench"), "--duration", "1", "--rounds", "1",
            "--out", str(out / "BENCHMARKS.md"), "--json", str(out / "bench.json"),
