@@ -89,7 +89,7 @@ def reader(run, number):
             conn = connect()
             continue
         shown = answer.status == 200 and (
-            any(post["id"] == post_id for post in json.loads(body)["posts"]) if kind == "api" else title in body)
+            any(post["id"] == post_id for post in json.loads(body)) if kind == "api" else title in body)
         with run.lock:
             run.reads[kind] += 1
             if not shown and len(run.stale) < 20:

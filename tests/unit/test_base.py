@@ -2,10 +2,10 @@ import logging
 import re
 
 import pytest
-from flask import Flask
+from flask import Flask, url_for
 
-from subsite import db, layout, settings
-from subsite.base import PACKAGE_DIR, make_flask, read_secret_key, relative_location
+from subsite import base, db, layout, settings
+from subsite.base import PACKAGE_DIR, make_flask, read_secret_key, relative_location, security_headers
 
 
 @pytest.fixture
@@ -147,6 +147,14 @@ def test_security_headers_on_every_answer(client, frontend, add_post, prefix, me
         assert response.headers.get_all(name) == [value], name
 
 
+def test_security_headers_set_by_a_page_are_kept(frontend):
+    with frontend.test_request_context("/"):
+        response = frontend.make_response(("", {"x-frame-options": "SAMEORIGIN"}))
+        security_headers(response)
+    assert response.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_security_headers_when_logged_in(client, auth):
     auth.login()
     for path in ("/admin/", "/admin/posts/new", "/admin/diagnostics", "/admin/diagnostics?format=json",
@@ -175,3 +183,31 @@ INLINE = re.compile(r"<script(?![^>]*\ssrc=)|<style|\sstyle\s*=|\son[a-z]+\s*=|j
 def test_templates_need_no_inline_script_or_style(template):
     text = (PACKAGE_DIR / "templates" / template).read_text()
     assert not INLINE.search(text), INLINE.search(text)
+
+
+def test_urls_are_kept_per_script_root(frontend):
+    for root in ("", "/subsite", "/a-b", "/subsite"):
+        with frontend.test_request_context("/", base_url=f"http://localhost{root}/"):
+            assert url_for("post", post_id=7) == f"{root}/posts/7"
+            assert frontend.url_for("index", before=3) == f"{root}/?before=3"
+
+
+def test_urls_with_options_or_other_values_are_built_every_time(frontend):
+    for host in ("one.test", "two.test"):
+        with frontend.test_request_context("/", base_url=f"http://{host}/subsite/"):
+            assert url_for("index", _external=True) == f"http://{host}/subsite/"
+            assert url_for("index", _anchor="x") == "/subsite/#x"
+    with frontend.test_request_context("/", base_url="http://localhost/subsite/"):
+        # Equal values that do not give the same URL are not taken for one another.
+        assert url_for("index", before=1) == "/subsite/?before=1"
+        assert url_for("index", before=True) == "/subsite/?before=True"
+        assert url_for("index", before=1.0) == "/subsite/?before=1.0"
+        assert url_for("index", before=[1, 2]) == "/subsite/?before=1&before=2"
+
+
+def test_kept_urls_are_bounded(frontend, monkeypatch):
+    monkeypatch.setattr(base, "URLS_KEPT", 3)
+    with frontend.test_request_context("/", base_url="http://localhost/subsite/"):
+        for post_id in range(10):
+            assert url_for("post", post_id=post_id) == f"/subsite/posts/{post_id}"
+            assert len(frontend.urls) <= 3

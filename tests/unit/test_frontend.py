@@ -1,8 +1,9 @@
 import re
+import sqlite3
 
 import pytest
 
-from support import emitted_urls, set_cookie
+from support import MountedClient, emitted_urls, set_cookie
 
 
 def assert_under(urls, prefix):
@@ -134,8 +135,8 @@ def test_api_posts(client, add_post, prefix):
     response = client.get("/api/posts")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.json["next"] is None
-    posts = response.json["posts"]
+    assert "Link" not in response.headers
+    posts = response.json
     assert [post["id"] for post in posts] == [plain, with_image]
     assert set(posts[0]) == {"id", "title", "body", "created", "image", "url"}
     assert posts[0]["image"] is None
@@ -217,19 +218,22 @@ def test_pages_of_titles_and_notices_are_bounded(client, add_post, path, size_na
     assert pages == [ids[6:3:-1], ids[3:0:-1], ids[:1]]
 
 
-def test_api_posts_comes_in_pages_with_a_next_url(client, add_post, prefix, monkeypatch):
+def test_api_posts_comes_in_pages_linked_by_rel_next(client, add_post, prefix, monkeypatch):
     from subsite import frontend as module
 
     monkeypatch.setattr(module, "API_PAGE_SIZE", 2)
     ids = [add_post(f"Post {n}", "body") for n in range(5)]
     pages, url = [], "/api/posts"
     while url:
-        answer = client.get(url).json
-        assert len(answer["posts"]) <= 2
-        pages.append([post["id"] for post in answer["posts"]])
-        url = answer["next"] and client.under_prefix(answer["next"])
-        if answer["next"]:
-            assert answer["next"].startswith(f"{prefix}/api/posts?before=")
+        answer = client.get(url)
+        assert isinstance(answer.json, list) and len(answer.json) <= 2
+        pages.append([post["id"] for post in answer.json])
+        link = answer.headers.get("Link")
+        url = None
+        if link:
+            target = re.fullmatch(r'<([^>]*)>; rel="next"', link)[1]
+            assert target.startswith(f"{prefix}/api/posts?before=")
+            url = client.under_prefix(target)
     assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
 
 
@@ -237,3 +241,56 @@ def test_api_page_size_is_bounded():
     from subsite.frontend import API_PAGE_SIZE, DIRECTORY_PAGE_SIZE, PAGE_SIZE
 
     assert 0 < PAGE_SIZE <= API_PAGE_SIZE <= 100 and DIRECTORY_PAGE_SIZE <= 1000
+
+
+def test_the_front_page_shows_a_write_by_another_process_at_once(client, add_post, config):
+    # The summaries are kept (frontend.summaries), but under the row just read:
+    # a change made through any other connection shows on the very next request.
+    post_id = add_post("Before", "The old body.", image=b"GIF89a")
+    assert "Before" in client.get("/").text
+    other = sqlite3.connect(config["DATABASE"])
+    with other:
+        other.execute("UPDATE posts SET title = 'After', body = 'The new body.', image = NULL WHERE id = ?",
+                      (post_id,))
+    page = client.get("/").text
+    assert "After" in page and "The new body." in page
+    assert "Before" not in page and "old body" not in page and "thumb" not in page
+    with other:
+        other.execute("DELETE FROM posts WHERE id = ?", (post_id,))
+    other.close()
+    assert "After" not in client.get("/").text
+
+
+def test_kept_summaries_are_those_of_their_script_root(app, add_post):
+    post_id = add_post("Hello", "A notice.", image=b"GIF89a")
+    for prefix in ("", "/subsite", "/a-b"):
+        urls = emitted_urls(MountedClient(app, prefix).get("/").text)
+        assert ("a", "href", f"{prefix}/posts/{post_id}") in urls
+        assert_under(urls, prefix)
+
+
+def test_the_front_page_is_the_same_whether_its_summaries_are_kept_or_not(client, add_post):
+    from subsite.frontend import forget_summaries
+
+    for n in range(5):
+        add_post(f"Notice {n}", f"Body {n} " * 40, image=b"GIF89a" if n % 2 else None)
+    forget_summaries()
+    rendered = client.get("/").data
+    assert client.get("/").data == rendered
+
+
+def test_kept_summaries_are_bounded(client, add_post, monkeypatch):
+    from subsite import frontend as module
+
+    monkeypatch.setattr(module, "SUMMARIES_KEPT", 3)
+    module.forget_summaries()
+    for n in range(5):
+        add_post(f"Notice {n}", "body")
+        page = client.get("/").text
+        assert all(f"Notice {m}<" in page for m in range(n + 1))
+        assert len(module._summaries) <= 3
+    # A long post is rendered every time, not kept.
+    module.forget_summaries()
+    add_post("Long", "x" * module.ROW_KEPT_MAX)
+    assert "Long" in client.get("/").text
+    assert not any("Long" in html for html in module._summaries.values())

@@ -57,6 +57,17 @@ def test_logout_clears_the_cookie_at_the_same_path(client, auth, prefix):
     assert client.get_cookie(ADMIN_COOKIE, path=f"{prefix}/admin") is None
 
 
+def test_a_session_cookie_is_read_back(frontend, app, prefix):
+    # Requests without the cookie skip reading the Cookie header; those with it do not.
+    frontend.add_url_rule("/remember", "remember", lambda: session.update(remembered=True) or "kept")
+    frontend.add_url_rule("/recall", "recall", lambda: {"remembered": session.get("remembered", False)})
+    client = MountedClient(app, prefix)
+    client.set_cookie("other", "1", path=prefix or "/")
+    assert client.get("/recall").json == {"remembered": False}
+    client.get("/remember")
+    assert client.get("/recall").json == {"remembered": True}
+
+
 def test_admin_cookie_is_not_sent_to_the_frontend(client, auth):
     auth.login()
     assert ADMIN_COOKIE in client.get("/admin/").request.environ["HTTP_COOKIE"]

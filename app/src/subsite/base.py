@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
+from flask.globals import request_ctx
 from werkzeug.utils import redirect
 
 from . import converters, db, layout, settings, uploads
@@ -41,11 +42,49 @@ def read_secret_key(path):
     return key
 
 
+# How many URLs an app keeps (App.url_for); each takes a few hundred bytes.
+URLS_KEPT = 1000
+# The values a kept URL may be built from: equal ones give the same URL.
+PLAIN_VALUES = (int, str)
+
+
+class App(Flask):
+    """Flask, keeping the URLs url_for builds.
+
+    Building a URL through Flask and Werkzeug costs a few µs, and a page
+    builds one or more per post (the directory up to 200). Within a request,
+    a URL without options (_external, _anchor, ...) depends only on the
+    endpoint, the values and the script root: the rules are fixed once the
+    app serves, and neither app has url_defaults or blueprints. So each is
+    built once per worker and script root; nothing in it comes from the
+    database. Other calls are built every time.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.urls = {}
+
+    def url_for(self, endpoint, /, *, _anchor=None, _method=None, _scheme=None, _external=None, **values):
+        if (_anchor is not None or _method is not None or _scheme is not None or _external is not None
+                or not has_request_context()
+                or any(type(value) not in PLAIN_VALUES for value in values.values())):
+            return super().url_for(endpoint, _anchor=_anchor, _method=_method, _scheme=_scheme,
+                                   _external=_external, **values)
+        key = (request_ctx.url_adapter.script_name, endpoint, *values.items())
+        url = self.urls.get(key)
+        if url is None:
+            url = super().url_for(endpoint, **values)
+            if len(self.urls) >= URLS_KEPT:
+                self.urls.clear()
+            self.urls[key] = url
+        return url
+
+
 def make_flask(import_name, test_config=None, *, cookie_name):
     """Build a Flask app with the shared templates, static files and config."""
     # import_name names the app's logger; root_path is set explicitly so both
     # apps find the one templates/ and static/ folder of the package.
-    app = Flask(
+    app = App(
         import_name,
         root_path=str(PACKAGE_DIR),
         template_folder="templates",
@@ -117,6 +156,10 @@ SECURITY_HEADERS = (
 
 def security_headers(response):
     """Add SECURITY_HEADERS where the response has not set them."""
+    # One pass over the headers: Headers.setdefault raises and catches an
+    # exception for every header that is missing, which all of these usually are.
+    present = {name.lower() for name, _ in response.headers}
     for name, value in SECURITY_HEADERS:
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            response.headers.add(name, value)
     return response

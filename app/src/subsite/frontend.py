@@ -1,6 +1,6 @@
 """The public notice board: posts as pages and as JSON."""
 
-from flask import render_template, request, url_for
+from flask import current_app, jsonify, render_template, request, url_for
 
 from . import converters, db, testpages
 from .base import make_flask
@@ -58,6 +58,48 @@ def template_context():
     return {"area": "frontend", "admin_url": admin_root + "/" if admin_root else None}
 
 
+# How many rendered summaries (summaries) a worker keeps, and the longest row
+# (in characters) whose summary is kept: at most a few MB, usually a few 100 kB.
+SUMMARIES_KEPT = 200
+ROW_KEPT_MAX = 2000
+# (template, script root, row) -> the summary's HTML.
+_summaries = {}
+
+
+def summaries(posts):
+    """Return the front page's summaries of ``posts`` (rows) as HTML, each rendered only the first time.
+
+    Rendering 20 summaries was about half of the front page's CPU. A summary
+    depends only on the row, the template and the script root (its URLs), so
+    it is kept under all three. The rows are those this request has just
+    read, so a post changed by any worker or process never comes from here:
+    its new row is another key. Rows longer than ROW_KEPT_MAX are rendered
+    every time; when SUMMARIES_KEPT are kept, all are dropped.
+    """
+    template = current_app.jinja_env.get_template("frontend/summary.html")
+    root = request.script_root
+    macros = None
+    shown = []
+    for post in posts:
+        key = (template, root, tuple(post))
+        html = _summaries.get(key)
+        if html is None:
+            if macros is None:
+                macros = template.make_module()
+            html = macros.summary(post)
+            if sum(len(str(value)) for value in key[2]) <= ROW_KEPT_MAX:
+                if len(_summaries) >= SUMMARIES_KEPT:
+                    _summaries.clear()
+                _summaries[key] = html
+        shown.append(html)
+    return shown
+
+
+def forget_summaries():
+    """Drop every kept summary (summaries)."""
+    _summaries.clear()
+
+
 def page(rows, size, endpoint):
     """Split ``rows``, asked for with one more than ``size``, into a page and the URL of the next (None: none)."""
     shown = rows[:size]
@@ -81,7 +123,7 @@ def index():
     newest = None
     if first is None:
         newest = posts[0]["id"] if posts else 0
-    return render_template("frontend/index.html", posts=posts, newest=newest, older=older)
+    return render_template("frontend/index.html", summaries=summaries(posts), newest=newest, older=older)
 
 
 def post(post_id):
@@ -110,10 +152,17 @@ def post_json(row):
 
 
 def api_posts():
-    """Return posts as JSON, newest first, a page at a time: ``next`` is the URL of the older ones, or null."""
+    """Return posts as a JSON list, newest first, a page at a time.
+
+    The list keeps the shape of 1.0's answer; the URL of the older posts, when
+    there are more, is in a ``Link: <URL>; rel="next"`` header (RFC 8288).
+    """
     rows = db.list_posts(limit=API_PAGE_SIZE + 1, before=before())
     posts, later = page(rows, API_PAGE_SIZE, "api_posts")
-    return {"posts": [post_json(row) for row in posts], "next": later}
+    response = jsonify([post_json(row) for row in posts])
+    if later:
+        response.headers["Link"] = f'<{later}>; rel="next"'
+    return response
 
 
 def api_post(post_id):

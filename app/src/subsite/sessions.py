@@ -28,6 +28,14 @@ class PrefixSessionInterface(SecureCookieSessionInterface):
             self._serializer = (keys, super().get_signing_serializer(app))
         return self._serializer[1]
 
+    def open_session(self, app, request):
+        # Most requests carry no session cookie (no public page sets one):
+        # then the new, empty session Flask would make, without parsing the
+        # Cookie header.
+        if self.cookie_name in request.environ.get("HTTP_COOKIE", "") or self.get_signing_serializer(app) is None:
+            return super().open_session(app, request)
+        return self.session_class()
+
     def get_cookie_name(self, app):
         return self.cookie_name
 
