@@ -10,6 +10,9 @@ Each is benchmark-only configuration next to the shipped one, on its own port:
   8083  a bare WSGI callable in the same uWSGI setup, mounted at /subsite
   8084  every /subsite/ URL, static files included, sent to the app (Flask serves them)
 
+The front page is asked for past nginx's page cache (HEADERS) unless the key
+says "warm".
+
 The uWSGI copies share everything with the shipped app file but the mount line,
 so they get the same workers, buffers and listen queue.
 """
@@ -24,6 +27,7 @@ VENV_PYTHON = "/opt/venvs/subsite/bin/python"
 APP_INI = "/etc/uwsgi/apps-available/subsite.ini"
 EXEC_LINE = re.compile(r"^ini\s*=\s*exec://.*$", re.M)
 GUNICORN_PORT = 8000
+ADMIN_COOKIE = "subsite_admin"     # sessions.ADMIN_COOKIE
 
 BARE_APP = '''\
 """The ceiling: the least a WSGI app can do, answering like subsite's _health."""
@@ -51,24 +55,34 @@ GUNICORN = (
     "sys.argv[0] = 'gunicorn'; from gunicorn.app.wsgiapp import run; run()"
 )
 
-# As the app's writes do, the board gets a new generation with the posts
-# (pagecache.py), so that nginx's page cache shows them at once.
+# Fill the board up to a number of posts in one transaction (executemany), as
+# the app's user; as the app's writes do, the board gets a new generation with
+# them (pagecache.py), so that nginx's page cache shows them at once. Ids run
+# 1..total, so the board's size is its largest id. The WAL is emptied after.
 SEED = """
 import os, pwd, sys
 from subsite import db, layout, pagecache
 user = pwd.getpwnam(layout.WEB_USER)
 os.setgid(user.pw_gid); os.setuid(user.pw_uid)
 conn = db.connect(str(layout.DATABASE_FILE))
+total = int(sys.argv[1])
+have = conn.execute("SELECT coalesce(max(id), 0) FROM posts").fetchone()[0]
+body = "A notice of ordinary length for the board. " * 8
 published = pagecache.file_of(layout.DATABASE_FILE)
 with pagecache.publishing(published):
     with conn:
-        for i in range(int(sys.argv[1])):
-            conn.execute("INSERT INTO posts (title, body, created) VALUES (?, ?, ?)",
-                         (f"Notice {i + 1}", "A notice of ordinary length for the board. " * 8,
-                          "2024-01-01T00:00:00+00:00"))
+        conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)",
+                         ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00")
+                          for i in range(have + 1, total + 1)))
         generation = pagecache.replace(conn)
     pagecache.publish(published, generation)
+conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+print(os.path.getsize(layout.DATABASE_FILE))
 """
+
+SETTINGS = "/etc/subsite/subsite.ini"
+CACHE_CONF = "/var/lib/subsite-nginx/cache.conf"
+CACHE_DIR = "/var/cache/subsite-nginx"
 
 
 def uwsgi_workers(m) -> int:
@@ -77,9 +91,25 @@ def uwsgi_workers(m) -> int:
     return int(re.search(r"^workers\s*=\s*(\d+)", text, re.M).group(1))
 
 
-def seed_posts(m, count=10) -> None:
-    """Put COUNT posts in the database, as the app's user."""
-    m.run(f"{VENV_PYTHON} - {count}", input=SEED)
+def seed_posts(m, total=10) -> int:
+    """Fill the board up to TOTAL posts (ids 1..TOTAL), as the app's user; return the database's size in bytes."""
+    return int(m.run(f"{VENV_PYTHON} - {total}", input=SEED).stdout)
+
+
+def set_page_cache(m, on: bool) -> None:
+    """Set page-cache in the settings and restart uWSGI, as an admin would; wait until every setup answers."""
+    value = "yes" if on else "no"
+    m.run(f"sed -i 's|^page-cache = .*|page-cache = {value}|' {SETTINGS}"
+          f" && grep -q '^page-cache = {value}$' {SETTINGS} && service uwsgi restart >/dev/null")
+    for key, url in URLS.items():
+        m.wait_http(url, timeout=30, headers=dict(h.split(": ", 1) for h in HEADERS.get(key, ())))
+
+
+def cache_memory(m) -> dict:
+    """The page cache's keys zone (shared memory, as configured) and what its directory holds on disk."""
+    zone = re.search(r"keys_zone=[^:\s]+:(\S+)", m.run(f"cat {CACHE_CONF}").stdout).group(1)
+    kib, files = m.run(f"du -sk {CACHE_DIR} | cut -f1; find {CACHE_DIR} -type f | wc -l").stdout.split()
+    return {"keys_zone": zone, "disk_kib": int(kib), "files": int(files)}
 
 
 def _uwsgi_copy(m, name: str, mount: str) -> str:
@@ -139,6 +169,7 @@ def _static_dir(m) -> str:
 # What each setup's benchmark hits (all inside the machine's loopback).
 URLS = {
     "front": f"http://127.0.0.1{PREFIX}/",
+    "front-warm": f"http://127.0.0.1{PREFIX}/",
     "health": f"http://127.0.0.1{PREFIX}/_health",
     "front-root": "http://127.0.0.1:8081/",
     "health-root": "http://127.0.0.1:8081/_health",
@@ -149,3 +180,20 @@ URLS = {
     "static-flask": f"http://127.0.0.1:8084{PREFIX}/static/style.css",
     "static-plain": "http://127.0.0.1/style.css",
 }
+
+# nginx never answers a request that carries the admin's session cookie (any
+# value) from its page cache, nor keeps the answer: with it the front page is
+# built by the app every time ("front", cold), without it ("front-warm") it
+# comes from the cache. The frontend reads only its own cookie. The same
+# header goes to the copies, so they do the same work.
+COLD = (f"Cookie: {ADMIN_COOKIE}=bench",)
+HEADERS = {key: COLD for key in ("front", "front-root", "front-gunicorn")}
+
+
+def growth_urls(total: int) -> dict:
+    """The pages of the growth table for a board of TOTAL posts: the front page, a page far
+    back (?before= the id at a tenth of the board, at least 22 so the page is full and
+    links further back) and the page of the post in the middle."""
+    return {"front": URLS["front"],
+            "deep": f"{URLS['front']}?before={max(total // 10, 22)}",
+            "post": f"{URLS['front']}posts/{total // 2}"}

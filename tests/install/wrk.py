@@ -66,14 +66,22 @@ def _lua_file() -> str:
 
 
 def command(pid: int, url: str, connections: int, duration: float, host: str | None = None,
-            timeout: float = 5.0) -> list[str]:
-    """The wrk command line, run in the network namespace of host process PID."""
-    threads = 1 if connections == 1 else 2
+            timeout: float = 5.0, headers=(), cpu: int | None = None) -> list[str]:
+    """The wrk command line, run in the network namespace of host process PID.
+
+    HEADERS are extra "Name: value" lines. With CPU, wrk runs on that CPU alone
+    (taskset) with one thread; otherwise with 1 thread for 1 connection, else 2.
+    """
+    threads = 1 if connections == 1 or cpu is not None else 2
     cmd = ["nsenter", "--net", "--target", str(pid), "wrk", "-t", str(threads),
            "-c", str(connections), "-d", f"{max(duration, 1):g}s", "--timeout", f"{timeout:g}s",
            "-s", _lua_file()]
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
     if host:
         cmd += ["-H", f"Host: {host}"]
+    for header in headers:
+        cmd += ["-H", header]
     return cmd + [url]
 
 
