@@ -5,15 +5,15 @@
 // write, and before answering it (pagecache.py in the app), so the request
 // after a write asks for a key no page was stored under. nginx calls this
 // once per request that uses the cache (the variable is kept for the rest of
-// the request). A file that cannot be read gives "", for which nginx neither
-// answers from the cache nor stores in it.
+// the request). A file that cannot be read gives the request's own id: a key
+// no other request asks for, so nothing stored before is answered.
 import fs from 'fs';
 
 function read(r) {
     try {
         return fs.readFileSync(r.variables.subsite_generation_file, 'utf8').trim();
     } catch (e) {
-        return '';
+        return 'unknown-' + r.variables.request_id;
     }
 }
 
