@@ -55,25 +55,29 @@ GUNICORN = (
     "sys.argv[0] = 'gunicorn'; from gunicorn.app.wsgiapp import run; run()"
 )
 
-# Fill the board up to a number of posts in one transaction (executemany), as
-# the app's user; as the app's writes do, the board gets a new generation with
-# them (pagecache.py), so that nginx's page cache shows them at once. Ids run
-# 1..total, so the board's size is its largest id. The WAL is emptied after.
+# Add posts in one transaction (executemany), as the app's user: "fill TOTAL"
+# fills the board up to TOTAL posts (ids 1..TOTAL, so the board's size is its
+# largest id; titles "Notice <id>"), "add COUNT" adds COUNT posts titled
+# "Notice 1".."Notice COUNT". As the app's writes do, the board gets a new
+# generation with them (pagecache.py), so that nginx's page cache shows them at
+# once. The WAL is emptied after; prints the database's size.
 SEED = """
 import os, pwd, sys
 from subsite import db, layout, pagecache
 user = pwd.getpwnam(layout.WEB_USER)
 os.setgid(user.pw_gid); os.setuid(user.pw_uid)
 conn = db.connect(str(layout.DATABASE_FILE))
-total = int(sys.argv[1])
+mode, number = sys.argv[1], int(sys.argv[2])
 have = conn.execute("SELECT coalesce(max(id), 0) FROM posts").fetchone()[0]
 body = "A notice of ordinary length for the board. " * 8
+if mode == "fill":
+    rows = ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(have + 1, number + 1))
+else:
+    rows = ((have + n, f"Notice {n}", body, "2024-01-01T00:00:00+00:00") for n in range(1, number + 1))
 published = pagecache.file_of(layout.DATABASE_FILE)
 with pagecache.publishing(published):
     with conn:
-        conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)",
-                         ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00")
-                          for i in range(have + 1, total + 1)))
+        conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)", rows)
         generation = pagecache.replace(conn)
     pagecache.publish(published, generation)
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -91,9 +95,14 @@ def uwsgi_workers(m) -> int:
     return int(re.search(r"^workers\s*=\s*(\d+)", text, re.M).group(1))
 
 
-def seed_posts(m, total=10) -> int:
+def fill_posts(m, total=10) -> int:
     """Fill the board up to TOTAL posts (ids 1..TOTAL), as the app's user; return the database's size in bytes."""
-    return int(m.run(f"{VENV_PYTHON} - {total}", input=SEED).stdout)
+    return int(m.run(f"{VENV_PYTHON} - fill {total}", input=SEED).stdout)
+
+
+def seed_posts(m, count) -> None:
+    """Add COUNT posts titled "Notice 1".."Notice COUNT", as the app's user (as the admin's writes are)."""
+    m.run(f"{VENV_PYTHON} - add {count}", input=SEED)
 
 
 def set_page_cache(m, on: bool) -> None:
