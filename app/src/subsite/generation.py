@@ -11,29 +11,47 @@ the database. Checking costs one primary-key lookup per admin request.
 
 import secrets
 
-# The one row of session_generation (see db.SCHEMA).
+# The one row of each generation table (session_generation, board_generation: see db.SCHEMA).
 ROW = 1
+TABLE = "session_generation"
+
+
+def read(conn, table):
+    """Return the generation kept in ``table``, or None when none was made yet."""
+    row = conn.execute(f"SELECT value FROM {table} WHERE id = ?", (ROW,)).fetchone()
+    return row[0] if row else None
+
+
+def ensure(conn, table):
+    """Return the generation in ``table``, making the first one (in its own transaction) if there is none."""
+    with conn:
+        # OR IGNORE: of two first callers at once, both get the one that was stored.
+        conn.execute(f"INSERT OR IGNORE INTO {table} (id, value) VALUES (?, ?)", (ROW, secrets.token_hex(16)))
+    return read(conn, table)
+
+
+def renew(conn, table):
+    """Put a new generation in ``table``, in the caller's transaction; return it.
+
+    Random, not a counter: a database reset or restored from a backup must not
+    bring an old value back (with it, the sessions or cached pages that held it).
+    """
+    value = secrets.token_hex(16)
+    conn.execute(f"INSERT OR REPLACE INTO {table} (id, value) VALUES (?, ?)", (ROW, value))
+    return value
 
 
 def current(conn):
-    """Return the current generation, or None when no one has logged in since the table was made."""
-    row = conn.execute("SELECT value FROM session_generation WHERE id = ?", (ROW,)).fetchone()
-    return row[0] if row else None
+    """Return the current session generation, or None when no one has logged in since the table was made."""
+    return read(conn, TABLE)
 
 
 def start(conn):
     """Return the generation a new login joins, making the first one if there is none."""
-    with conn:
-        # OR IGNORE: of two first logins at once, both join the one that was stored.
-        conn.execute("INSERT OR IGNORE INTO session_generation (id, value) VALUES (?, ?)",
-                     (ROW, secrets.token_hex(16)))
-    return current(conn)
+    return ensure(conn, TABLE)
 
 
 def end_all(conn):
     """Start a new generation: every session logged in before is logged out."""
-    # Random, not a counter: a database reset or restored from a backup must not
-    # bring an old value back, and with it the sessions that held it.
     with conn:
-        conn.execute("INSERT OR REPLACE INTO session_generation (id, value) VALUES (?, ?)",
-                     (ROW, secrets.token_hex(16)))
+        renew(conn, TABLE)

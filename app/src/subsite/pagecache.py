@@ -27,10 +27,10 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import files
+from . import files, generation
 
-# The one row of board_generation (see db.SCHEMA).
-ROW = 1
+# The board's generation table (see db.SCHEMA; generation.py keeps its one row).
+TABLE = "board_generation"
 
 # This start of the app: the uWSGI master imports this module before it forks
 # its workers, so they all publish the same value until the next start.
@@ -44,17 +44,12 @@ def file_of(database):
 
 def current(conn):
     """Return the database's generation, or None when no write has made one yet."""
-    row = conn.execute("SELECT value FROM board_generation WHERE id = ?", (ROW,)).fetchone()
-    return row[0] if row else None
+    return generation.read(conn, TABLE)
 
 
 def replace(conn):
     """Give the board a new generation, in the caller's transaction; return it."""
-    # Random, not a counter: a database restored from a backup must not bring
-    # back a generation whose pages may still be in the cache.
-    value = secrets.token_hex(16)
-    conn.execute("INSERT OR REPLACE INTO board_generation (id, value) VALUES (?, ?)", (ROW, value))
-    return value
+    return generation.renew(conn, TABLE)
 
 
 def content(value):
@@ -109,13 +104,7 @@ def sync(conn, path):
     each host sharing the database would repeat. Returns the generation.
     """
     with publishing(path):
-        value = current(conn)
-        if value is None:
-            with conn:
-                # OR IGNORE: of two first starts at once, both publish the one that was stored.
-                conn.execute("INSERT OR IGNORE INTO board_generation (id, value) VALUES (?, ?)",
-                             (ROW, secrets.token_hex(16)))
-            value = current(conn)
+        value = generation.ensure(conn, TABLE)
         if published(path) != content(value):
             publish(path, value)
     return value
