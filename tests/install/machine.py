@@ -579,14 +579,20 @@ class Machine:
         return sh(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
                    "/bin/sh", "-c", script, "mounts", str(self.root), cmd], timeout=timeout)
 
-    def boot(self, timeout=30) -> None:
-        """Start the namespaces with a reaping PID 1; records its host PID in ``self.pid``."""
+    def boot(self, timeout=30, net=None) -> None:
+        """Start the namespaces with a reaping PID 1; records its host PID in ``self.pid``.
+
+        With NET (the host PID of a process in another network namespace, such
+        as a cluster.Network), the machine joins that namespace instead of
+        getting its own: several machines then reach each other on loopback.
+        """
         if self.pid:
             raise RuntimeError("machine already booted")
         t0 = time.monotonic()
         script = _MOUNTS + 'ip link set lo up\nexec "$2" -c "$3" "$4"\n'
+        join = ["nsenter", f"--net=/proc/{net}/ns/net"] if net else []
         self._unshare = subprocess.Popen(
-            ["unshare", "--net", "--pid", "--fork", "--mount", "--ipc", "--uts",
+            [*join, "unshare", *([] if net else ["--net"]), "--pid", "--fork", "--mount", "--ipc", "--uts",
              "--propagation", "private",
              "/bin/sh", "-c", script, "boot", str(self.root), HOST_PYTHON, _INIT, self.hostname],
             env=CLEAN_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -1,0 +1,200 @@
+"""Several hosts on one machine: a balancer, app hosts and a database host.
+
+Each host is a Machine (its own root, mount and PID namespaces) and all of
+them share one network namespace (a Network), each on its own loopback
+address, so they reach each other as separate hosts would and nothing else
+is reachable. Their configuration is put in place before the packages are
+installed, as configuration management does, and dpkg keeps it
+(--force-confold): each host's nginx listens on its own address only.
+
+    balancer  127.0.0.10  HAProxy, from the package's example configuration
+    app1      127.0.0.11  subsite (nginx, uWSGI)
+    app2      127.0.0.12  subsite
+    db        127.0.0.13  PostgreSQL (Debian's postgresql)
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+from machine import CLEAN_ENV, REPO_DIR, Machine
+
+sys.path.insert(0, str(REPO_DIR / "scripts"))
+import rolling  # noqa: E402
+
+BALANCER = "127.0.0.10"
+APP_HOSTS = {"app1": "127.0.0.11", "app2": "127.0.0.12"}
+DATABASE_HOST = "127.0.0.13"
+PUBLIC_NAME = "board.example"
+PREFIX = "/subsite"
+HAPROXY_EXAMPLE = REPO_DIR / "debian/examples/haproxy.cfg"
+HAPROXY_SOCKET = rolling.SOCKET
+BACKEND = rolling.BACKEND
+# apt as configuration management runs it: keep the files put in place before the install.
+APT_KEEP = "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef"
+# The PostgreSQL role and database of the board, and the role's password (test only).
+DB_NAME = DB_USER = "subsite"
+DB_PASSWORD = "cluster-test-password"
+
+
+class Network:
+    """A network namespace with its loopback up, held by a sleeping process; machines join it."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            ["unshare", "--net", "/bin/sh", "-c", "ip link set lo up && echo READY && exec sleep infinity"],
+            stdout=subprocess.PIPE, env=CLEAN_ENV, start_new_session=True)
+        if self.proc.stdout.readline().strip() != b"READY":
+            self.proc.kill()
+            raise AssertionError("the cluster's network namespace did not come up")
+        self.pid = self.proc.pid
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def nginx_site(address, name, text):
+    """Debian's site file TEXT (default or subsite) listening on ADDRESS:80 only, also for NAME."""
+    text = re.sub(r"^(\s*)listen \[::\]:80[^;]*;\n", "", text, flags=re.M)
+    text = re.sub(r"^(\s*)listen 80([^;]*);", rf"\1listen {address}:80\2;", text, flags=re.M)
+    if name:
+        text = re.sub(r"^(\s*server_name [^;]*);", rf"\1 {name} {address};", text, count=1, flags=re.M)
+    return text
+
+
+def haproxy_config(servers, address=BALANCER, example=HAPROXY_EXAMPLE):
+    """The package's example configuration with SERVERS ({name: address}), bound to ADDRESS:80.
+
+    Logging goes nowhere (no syslog in the machines); all else is the example's.
+    """
+    text = example.read_text()
+    lines = "".join(f"\tserver {name} {addr}:80\n" for name, addr in servers.items())
+    text, count = re.subn(r"(\tserver \S+ \S+\n)+", lines, text)
+    assert count == 1, "the example has no block of server lines"
+    text = text.replace("\tbind :80\n", f"\tbind {address}:80\n")
+    text = re.sub(r"^\tlog /dev/log.*\n", "", text, flags=re.M)
+    assert f"hdr Host {PUBLIC_NAME}" in text and f"uri {PREFIX}/_health" in text
+    return text
+
+
+class Cluster:
+    """The hosts, made and booted in one Network; use as a context manager."""
+
+    def __init__(self, debs, suite="bookworm"):
+        self.debs, self.suite = debs, suite
+        self.network = Network()
+        self.hosts: dict[str, Machine] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for host in self.hosts.values():
+            host.shutdown()
+        self.network.close()
+
+    def machine(self, name, download):
+        """A new Machine NAME in the network, with DOWNLOAD's packages in its apt cache."""
+        m = Machine.create(debs=self.debs, download=download, boot=False, suite=self.suite)
+        m.hostname = name
+        (m.root / "etc/hostname").write_text(name + "\n")
+        self.hosts[name] = m
+        m.boot(net=self.network.pid)
+        return m
+
+    # ---- the database host -------------------------------------------------
+
+    def database(self):
+        """PostgreSQL on DATABASE_HOST, with the board's role and database."""
+        db = self.machine("db", ["postgresql"])
+        db.run(f"apt-get install -q -y {APT_KEEP} postgresql", timeout=600)
+        conf = db.run("ls -d /etc/postgresql/*/main").stdout.strip()
+        db.run(f"echo \"listen_addresses = '{DATABASE_HOST}'\" >> {conf}/postgresql.conf && "
+               f"echo 'host {DB_NAME} {DB_USER} 127.0.0.0/8 scram-sha-256' >> {conf}/pg_hba.conf && "
+               "service postgresql restart")
+        sql = (f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'; "
+               f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};")
+        db.run(f"su postgres -c {shlex.quote(f'psql -q -v ON_ERROR_STOP=1 -c {shlex.quote(sql)}')}")
+        return db
+
+    @property
+    def database_url(self):
+        return f"postgresql://{DB_USER}@{DATABASE_HOST}/{DB_NAME}?passfile=/etc/subsite/pgpass"
+
+    # ---- app hosts -----------------------------------------------------------
+
+    def app_host(self, name, settings="", secrets=None, package="subsite"):
+        """An app host: its nginx sites on its own address, SETTINGS added to the
+        settings file, SECRETS ({file name: text}) in /etc/subsite, then subsite installed."""
+        address = APP_HOSTS[name]
+        m = self.machine(name, ["subsite"])
+        host_etc = m.root / "etc"
+        base = REPO_DIR / "nginx/sites-available/subsite"
+        (host_etc / "nginx/sites-available").mkdir(parents=True, exist_ok=True)
+        (host_etc / "nginx/sites-available/subsite").write_text(nginx_site(address, PUBLIC_NAME, base.read_text()))
+        (host_etc / "nginx/sites-available/default").write_text(nginx_site(address, None, DEFAULT_SITE))
+        etc = host_etc / "subsite"
+        etc.mkdir(mode=0o755, exist_ok=True)
+        (etc / "subsite.ini").write_text(f"[subsite]\nprefix = {PREFIX}\ntrusted-proxies = 1\n{settings}")
+        for file, text in (secrets or {}).items():
+            (etc / file).write_text(text)
+            m.run(f"chown root:www-data /etc/subsite/{file} && chmod 0640 /etc/subsite/{file}")
+        m.run(f"apt-get install -q -y {APT_KEEP} {package}", timeout=600)
+        # nginx's postinst does not start nginx while anything listens on port 80,
+        # which another host in this shared namespace does: start it here.
+        m.run("service nginx status >/dev/null || service nginx start")
+        m.wait_http(f"http://{address}{PREFIX}/_health", headers={"Host": PUBLIC_NAME}, timeout=30)
+        return m
+
+    # ---- the balancer --------------------------------------------------------
+
+    def balancer(self, servers=None):
+        """HAProxy on BALANCER from the package's example, in front of SERVERS (default: APP_HOSTS)."""
+        lb = self.machine("balancer", ["haproxy", "socat"])
+        (lb.root / "etc/haproxy").mkdir(parents=True, exist_ok=True)
+        (lb.root / "etc/haproxy/haproxy.cfg").write_text(haproxy_config(servers or APP_HOSTS))
+        lb.run(f"apt-get install -q -y {APT_KEEP} haproxy socat", timeout=600)
+        lb.run("haproxy -c -f /etc/haproxy/haproxy.cfg")
+        return lb
+
+    def balancer_socket(self):
+        """HAProxy's admin socket on the balancer, as scripts/roll reaches it (rolling.Balancer)."""
+        lb = self.hosts["balancer"]
+        return rolling.Balancer(lambda command: lb.run(command).stdout, BACKEND, HAPROXY_SOCKET)
+
+    def wait_states(self, wanted, timeout=30):
+        """Wait until every server in WANTED ({server: state prefix}) is in that state; return the states."""
+        socket = self.balancer_socket()
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {name: row["status"] for name, row in socket.stats().items()}
+            if all(states.get(s, "").startswith(v) for s, v in wanted.items()):
+                return states
+            if time.monotonic() > deadline:
+                raise AssertionError(f"HAProxy's servers are {states}, not {wanted} after {timeout} s")
+            time.sleep(0.2)
+
+
+# Debian's default site, as nginx-common ships it (without its comments): put
+# in place before the install, listening on the host's own address only.
+DEFAULT_SITE = """server {
+	listen 80 default_server;
+	listen [::]:80 default_server;
+	root /var/www/html;
+	index index.html index.htm index.nginx-debian.html;
+	server_name _;
+	location / {
+		try_files $uri $uri/ =404;
+	}
+}
+"""
+
