@@ -1,4 +1,4 @@
-"""nginx's page cache on a real nginx, uWSGI and njs: fast when nothing changed, never stale.
+"""nginx's page cache on a real nginx and uWSGI: fast when nothing changed, never stale.
 
 One machine for the module (CI: trixie-systemd), the tests in order. Whether a
 request reached the app is read from uWSGI's log, which has a line for each.
@@ -227,8 +227,10 @@ def test_the_cache_is_nginx_own_and_bounded(site):
     assert machine.run("find /var/cache/subsite-nginx -type f | wc -l").stdout.strip() != "0"
     config = machine.run("nginx -T 2>/dev/null").stdout
     assert "keys_zone=subsite:8m max_size=128m inactive=10m use_temp_path=off" in config
-    generation = machine.run("stat -c '%U %a' /var/lib/subsite/subsite.db.generation").stdout.strip()
-    assert generation == "www-data 644"
+    # The link nginx resolves for the generation: the app's (www-data), beside the database.
+    link = "/var/lib/subsite/subsite.db.generation/current"
+    assert machine.run(f"stat -c '%U %F' {link}").stdout.strip() == "www-data symbolic link"
+    assert machine.run(f"stat -L -c '%U %F' {link}").stdout.strip() == "www-data directory"
 
 
 def test_page_cache_no_sends_everything_to_the_app(site):
@@ -245,14 +247,12 @@ def test_page_cache_no_sends_everything_to_the_app(site):
     assert "cache.conf" in site.machine.run("ls /var/lib/subsite-nginx").stdout
 
 
-def test_removing_the_package_and_nginx_js_module_leaves_nginx_working(site):
+def test_removing_the_package_leaves_nginx_working(site):
     machine = site.machine
     machine.run("apt-mark manual nginx")     # it serves other sites too
     machine.run("apt-get remove -y -q subsite")
     assert "cache" not in machine.run("ls /var/lib/subsite-nginx").stdout
     machine.run("apt-get autoremove -y -q")
-    status = machine.run("dpkg-query -W -f '${Status}' libnginx-mod-http-js", check=False).stdout
-    assert not status.endswith(" installed"), f"the js module went too: {status}"
     machine.run("nginx -t -q && service nginx reload")
     assert machine.wait_http("http://localhost/").status == 200
     # Installed again, the cache is back.

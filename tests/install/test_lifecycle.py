@@ -108,8 +108,7 @@ def serves_the_data(m):
 
 def test_the_first_release_installs_and_holds_data_beside_another_app(box):
     # The package's dependencies first: purge leaves them, and only them, installed.
-    # (libnginx-mod-http-js: this release's page cache needs nginx's js module.)
-    box.run(f"{APT} nginx libnginx-mod-http-js uwsgi uwsgi-plugin-python3 "
+    box.run(f"{APT} nginx uwsgi uwsgi-plugin-python3 "
             f"{python_minimal(box.suite).removesuffix('-minimal')}")
     add_neighbour(box)
     State.neighbour = neighbour(box)

@@ -368,7 +368,8 @@ def test_restore_as_root_works_with_the_app_running(served, capsys):
         ["subsite.db", "subsite.db-wal", "subsite.db-shm", "subsite.db.generation", kept[0].name])
     # The generation nginx reads (page cache): the web user's, which nginx reads as www-data.
     info = (served.data / "subsite.db.generation").stat()
-    assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o644)
+    assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o755)
+    assert (served.data / "subsite.db.generation" / "current").resolve().is_dir()
 
 
 def test_backup_as_root_works_with_the_app_running(served, capsys):
@@ -439,8 +440,9 @@ def test_restore_gives_the_board_a_new_generation_and_publishes_it(database, tmp
 def test_a_restore_nginx_cannot_be_told_of_says_so(database, tmp_path, capsys):
     copy = tmp_path / "copy.db"
     assert main(["backup", str(copy)]) == 0
-    pagecache.file_of(database).mkdir()       # the file cannot be replaced
+    pagecache.link_of(database).mkdir(parents=True)       # the link cannot be replaced
     assert main(["restore", str(copy)]) == 1
     err = capsys.readouterr().err
-    assert f"restored {copy} into {database}, but cannot write {pagecache.file_of(database)}" in err
+    assert (f"restored {copy} into {database}, but cannot publish the board's generation in "
+            f"{pagecache.file_of(database)}") in err
     assert "nginx may serve public pages from before it" in err

@@ -229,31 +229,26 @@ def test_the_cache_key_holds_what_the_page_depends_on(trusted, headers, forwarde
     assert "uwsgi_param HTTP_HOST $host$subsite_host_port;" in nginx.render(settings)
 
 
-def test_the_generation_comes_from_the_file_the_app_writes(tmp_path):
+def test_the_generation_is_the_target_of_the_link_the_app_swaps(tmp_path):
     from subsite import pagecache
 
     settings = Settings(database=tmp_path / "board.db")
-    location = cache_location(settings)
-    assert f"set $subsite_generation_file {pagecache.file_of(settings.database)};" in location
-    script = (Path(__file__).resolve().parents[2] / "nginx" / "generation.js").read_text()
-    assert "r.variables.subsite_generation_file" in script and "export default {read};" in script
+    # The cached locations' root is the link; only the key reads it.
+    assert f"root {pagecache.link_of(settings.database)};" in cache_location(settings)
+    assert pagecache.link_of(settings.database) == tmp_path / "board.db.generation" / "current"
     http = cache_http(settings)
-    assert f"js_import subsite_generation from {nginx.layout.NGINX_JS_FILE};" in http
-    assert "js_set $subsite_generation subsite_generation.read;" in http
-    # The package ships the script where the generated file says.
-    install = (Path(__file__).resolve().parents[2] / "debian" / "subsite.install").read_text()
-    assert f"nginx/generation.js {str(nginx.layout.NGINX_JS_FILE.parent).lstrip('/')}/" in install.splitlines()
+    assert "map $realpath_root $subsite_generation {" in http
+    # A link nginx cannot resolve gives the request's own id: no key shared with any other request.
+    assert re.findall(r'^    "" (.*);$', http, re.M) == ["$request_id"]
+    assert "js_" not in http + cache_location(settings), "no script module"
 
 
 def test_what_is_never_taken_from_the_cache_nor_kept():
     location = cache_location(Settings())
-    # The admin's session; nothing evaluated through njs (nginx evaluates these in every nested location).
+    # The admin's session, nothing costlier (nginx evaluates these in every nested location).
     for directive in ("uwsgi_cache_bypass", "uwsgi_no_cache"):
         assert re.findall(rf"^{directive} (.*);$", location, re.M) == ["$cookie_subsite_admin"]
     assert "uwsgi_cache_methods GET HEAD;" in location
-    # An unreadable generation is the request's own: no key shared with any other request.
-    script = (Path(__file__).resolve().parents[2] / "nginx" / "generation.js").read_text()
-    assert "return 'unknown-' + r.variables.request_id;" in script and "return '';" not in script
     # Only Cache-Control is ignored (it is for browsers): a Set-Cookie still keeps a response out.
     assert re.findall(r"uwsgi_ignore_headers (.*);", location) == ["Cache-Control"]
     everything = location + cache_http(Settings()) + nginx.render(Settings())
@@ -307,9 +302,9 @@ def test_page_cache_no_writes_no_cache_part(tmp_path, monkeypatch):
 
 def test_a_cache_part_nginx_refuses_is_taken_back(tmp_path, monkeypatch):
     monkeypatch.setattr(nginx.layout, "NGINX_UPSTREAM_FILE", tmp_path / "upstream.conf")
-    results = iter([None, "unknown directive \"js_import\""])
+    results = iter([None, "unknown directive \"uwsgi_cache_path\""])
     monkeypatch.setattr(nginx, "test_config", lambda: next(results))
-    with pytest.raises(nginx.NginxError, match="js_import"):
+    with pytest.raises(nginx.NginxError, match="uwsgi_cache_path"):
         nginx.apply(Settings(), tmp_path / "locations.conf")
     assert list(tmp_path.iterdir()) == []
 

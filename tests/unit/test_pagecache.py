@@ -1,13 +1,14 @@
 """The board's generation (pagecache.py) and what the public pages tell nginx and browsers.
 
 nginx's side (the cache's key, what it never caches) is in test_nginx.py; the
-whole chain, with real nginx, uWSGI and njs, in tests/install/test_cache.py.
+whole chain, with real nginx and uWSGI, in tests/install/test_cache.py.
 """
 
 import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from subsite import db, pagecache
 
 @pytest.fixture
 def board(frontend):
-    """(the generation in the database, what the file nginx reads holds) of the frontend's board."""
+    """(the generation in the database, what the link nginx resolves names) of the frontend's board."""
     database = frontend.config["DATABASE"]
 
     def now():
@@ -35,8 +36,49 @@ def assert_published(state):
     assert value is not None and published == pagecache.content(value)
 
 
-def test_the_file_is_beside_the_database():
+def test_the_link_is_beside_the_database():
     assert pagecache.file_of("/var/lib/subsite/subsite.db") == pagecache.Path("/var/lib/subsite/subsite.db.generation")
+    assert pagecache.link_of("/var/lib/subsite/subsite.db") == pagecache.Path(
+        "/var/lib/subsite/subsite.db.generation/current")
+
+
+def test_publish_points_the_link_at_the_generations_directory(tmp_path):
+    path = tmp_path / "subsite.db.generation"
+    pagecache.publish(path, "aaaa")
+    link = path / pagecache.LINK
+    assert os.readlink(link) == pagecache.content("aaaa"), "relative: it resolves inside the directory"
+    assert link.resolve() == path / pagecache.content("aaaa") and link.resolve().is_dir()
+    pagecache.publish(path, "bbbb")
+    assert link.resolve() == path / pagecache.content("bbbb")
+    assert not [p for p in path.iterdir() if p.name.startswith(".")], "no temporary link left"
+
+
+def test_publish_removes_only_directories_replaced_long_ago(tmp_path):
+    path = tmp_path / "subsite.db.generation"
+    for value in ("old", "recent"):
+        pagecache.publish(path, value)
+    old, recent = (path / pagecache.content(v) for v in ("old", "recent"))
+    long_ago = os.stat(old).st_mtime - pagecache.KEEP_REPLACED - 5
+    os.utime(old, (long_ago, long_ago))
+    (path / "other").mkdir()
+    (path / "other" / "file").write_text("not ours")
+    os.utime(path / "other", (long_ago, long_ago))
+    pagecache.publish(path, "now")
+    assert not old.exists(), "replaced long ago: gone"
+    assert recent.is_dir(), "a request may still be making its key with it"
+    assert (path / "other" / "file").exists(), "only empty directories are removed"
+    # The current one stays, however old.
+    current = path / pagecache.content("now")
+    os.utime(current, (long_ago, long_ago))
+    pagecache.publish(path, "now")
+    assert current.is_dir()
+
+
+def test_publish_replaces_the_file_earlier_builds_wrote(tmp_path):
+    path = tmp_path / "subsite.db.generation"
+    path.write_text("aaaa-start\n")
+    pagecache.publish(path, "bbbb")
+    assert pagecache.published(path) == pagecache.content("bbbb")
 
 
 WRITES = {
@@ -94,8 +136,8 @@ def test_a_write_nginx_cannot_be_told_of_fails_and_says_why(frontend):
     path = pagecache.file_of(frontend.config["DATABASE"])
     with frontend.app_context():
         db.create_post("One", "Body")
-        path.unlink()
-        path.mkdir()                     # the file cannot be replaced
+        (path / pagecache.LINK).unlink()
+        (path / pagecache.LINK).mkdir()  # the link cannot be replaced
         with pytest.raises(pagecache.PublishError, match="The change is saved, but nginx may serve public pages"):
             db.create_post("Two", "Body")
         assert [row["title"] for row in db.list_posts()] == ["Two", "One"], "the post itself is kept"
@@ -107,13 +149,14 @@ def test_sync_makes_the_first_generation_and_publishes_only_a_change(tmp_path, m
     conn = db.connect(database)
     first = pagecache.sync(conn, path)
     assert first and pagecache.published(path) == pagecache.content(first)
-    written = path.stat().st_mtime_ns, path.stat().st_ino
+    link = path / pagecache.LINK
+    written = link.lstat().st_mtime_ns, link.lstat().st_ino
     assert pagecache.sync(conn, path) == first
-    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written, "nothing to publish: the file stays"
+    assert (link.lstat().st_mtime_ns, link.lstat().st_ino) == written, "nothing to publish: the link stays"
     # Another start of the app: its pages must not be taken for the last one's.
     monkeypatch.setattr(pagecache, "START", "another-start")
     assert pagecache.sync(conn, path) == first
-    assert pagecache.published(path) == f"{first}-another-start\n"
+    assert pagecache.published(path) == f"{first}-another-start"
 
 
 def test_sync_publishes_what_a_worker_killed_before_its_publish_committed(tmp_path):
@@ -176,15 +219,20 @@ def test_writes_commit_and_publish_under_the_lock(frontend, monkeypatch):
     assert events == ["lock", "replace", "publish", "unlock"]
 
 
-def test_publish_replaces_the_file_in_one_step(tmp_path, monkeypatch):
-    # nginx reads it at any moment: it must never see it half written.
+def test_publish_swaps_the_link_in_one_step(tmp_path, monkeypatch):
+    # nginx resolves it at any moment: it must always name a generation's directory.
     path = tmp_path / "g"
     seen = []
     real_replace = os.replace
-    monkeypatch.setattr(pagecache.files.os, "replace", lambda a, b: seen.append(b) or real_replace(a, b))
+
+    def replace(a, b):
+        assert Path(a).is_symlink() and Path(a).resolve().is_dir(), "the new link is whole before it replaces"
+        seen.append(Path(b))
+        real_replace(a, b)
+    monkeypatch.setattr(pagecache.os, "replace", replace)
     pagecache.publish(path, "abc")
-    assert seen == [path] and path.read_text() == pagecache.content("abc")
-    assert path.stat().st_mode & 0o777 == 0o644       # nginx's workers read it
+    assert seen == [path / pagecache.LINK] and pagecache.published(path) == pagecache.content("abc")
+    assert (path / pagecache.content("abc")).stat().st_mode & 0o777 == 0o755       # nginx's workers resolve it
 
 
 # ---- what the pages tell nginx and browsers ---------------------------------------------------
@@ -255,8 +303,10 @@ def test_public_pages_do_not_depend_on_the_clients_address(make_client, add_post
 
 def test_published_never_fails_on_an_odd_file(tmp_path):
     assert pagecache.published(tmp_path / "missing") is None
-    (tmp_path / "bytes").write_bytes(b"\xff\xfe")
-    assert pagecache.published(tmp_path / "bytes") is None
+    (tmp_path / "file").write_bytes(b"\xff\xfe")
+    assert pagecache.published(tmp_path / "file") is None
+    (tmp_path / "folder" / pagecache.LINK).mkdir(parents=True)
+    assert pagecache.published(tmp_path / "folder") is None
 
 
 def test_the_schema_holds_the_board_generation(tmp_path):

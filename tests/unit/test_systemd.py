@@ -124,7 +124,7 @@ def test_disable_stops_and_disables_both_units(ran, monkeypatch):
     disable.run(None)
     assert ran.commands() == ["deb-systemd-invoke stop subsite.socket subsite.service",
                               "systemctl disable --quiet subsite.socket subsite.service"]
-    # nginx's page cache needs the package's njs file and nginx's js module, which the removal may take.
+    # nginx keeps no cache zone for an app that was removed.
     assert not [path for path in cache_parts if path.exists()]
 
 

@@ -142,7 +142,7 @@ def test_a_start_publishes_the_boards_generation(installed, tmp_path, monkeypatc
     assert wsgi.publish_generation(database) is True
     published = pagecache.published(pagecache.file_of(database))
     # This start's own: a start may bring other settings or templates than the pages nginx kept.
-    assert published.endswith(f"-{pagecache.START}\n")
+    assert published.endswith(f"-{pagecache.START}")
     assert published.startswith(pagecache.current(wsgi.db.connect(database)))
 
 
@@ -160,12 +160,12 @@ def test_a_start_that_cannot_publish_lets_nginx_pass_everything_to_the_app(insta
     wsgi = installed()
     as_web_user(monkeypatch, wsgi)
     database = tmp_path / "data" / "subsite.db"
-    stale = tmp_path / "data" / "subsite.db.generation"
-    stale.write_text("from the last start\n")
+    stale = wsgi.pagecache.link_of(database)
+    wsgi.pagecache.publish(stale.parent, "from-the-last-start")
     monkeypatch.setattr(wsgi.pagecache, "sync", lambda conn, path: (_ for _ in ()).throw(
         wsgi.sqlite3.OperationalError("database is locked")))
     assert wsgi.publish_generation(database) is False
-    assert not stale.exists(), "no generation: nginx neither answers from its cache nor stores"
+    assert not stale.is_symlink(), "no generation: nginx answers nothing from its cache"
     assert "cannot publish the board's generation for nginx's page cache: database is locked" in \
         capsys.readouterr().err
 

@@ -28,17 +28,15 @@ NGINX_LOCATIONS_FILE = NGINX_DIR / "locations.conf"
 # The uWSGI upstream, included at nginx's http level by conf.d/subsite.conf.
 NGINX_UPSTREAM_FILE = NGINX_DIR / "upstream.conf"
 # nginx's cache of the public pages (page-cache = yes; see pagecache.py): the
-# http-level part (the cache zone, the njs that reads the board's generation)
+# http-level part (the cache zone, the map that reads the board's generation)
 # and the location-level part, each included by the file above it through a
 # pattern, so that removing both turns the cache off (`subsite disable` does,
-# before the package's files and perhaps nginx's js module go).
+# when the package is removed).
 NGINX_CACHE_HTTP_FILE = NGINX_DIR / "cache.conf"
 NGINX_CACHE_LOCATION_FILE = NGINX_DIR / "cache-location.conf"
 # Where nginx keeps the cached pages (nginx makes it and owns it); its zone's name.
 NGINX_CACHE_DIR = Path("/var/cache") / f"{NAME}-nginx"
 NGINX_CACHE_ZONE = NAME
-# The njs module nginx reads the board's generation with (shipped by the package).
-NGINX_JS_FILE = Path("/usr/share") / NAME / "generation.js"
 # A digest of subsite's nginx files as nginx last loaded them (see `subsite setup`).
 NGINX_LOADED_FILE = NGINX_DIR / "loaded.sha256"
 # The prefix debconf and the settings file last agreed on (see `subsite debconf-value`).

@@ -2,21 +2,23 @@
 
 nginx keeps the public pages (the front page and its later pages, each post,
 the directory and the JSON API) in its own cache, under a key that ends with
-the generation it reads, on every request, from a small file beside the
-database (generation.js). A write replaces the generation in the database in
-the same transaction as the change and, after the commit and before the
-write is answered, publishes it to that file. The next request therefore
-asks for a key no page was ever stored under, and reaches the app. Pages
-stored under an older key are never asked for again (nginx drops them when
-they expire or room is needed): nothing is purged, so nothing can be purged
-too late. A request that read the old generation before the write may still
-store a page, but only under the old key.
+the generation. nginx reads it, on every request that uses the cache, as the
+target of a link beside the database: ``subsite.db.generation/current`` names
+a directory called after the generation, and nginx resolves the link
+($realpath_root, a few system calls and no script). A write replaces the
+generation in the database in the same transaction as the change and, after
+the commit and before the write is answered, swaps the link. The next request
+therefore asks for a key no page was ever stored under, and reaches the app.
+Pages stored under an older key are never asked for again (nginx drops them
+when they expire or room is needed): nothing is purged, so nothing can be
+purged too late. A request that read the old generation before the write may
+still store a page, but only under the old key.
 
-The file holds the database's token and this start's (START): a start of the
+The name holds the database's token and this start's (START): a start of the
 app may bring other settings or templates, so it starts the cache afresh too.
 Publishing is done under a lock, in the order of the commits, and never puts
 back a generation that is no longer the database's; `sync` publishes the
-database's generation when the file lags behind it (a worker killed between
+database's generation when the link lags behind it (a worker killed between
 a commit and its publish). Hosts that share one database will each run `sync`
 in a small loop, which brings every host's cache up to date within its period.
 """
@@ -24,10 +26,11 @@ in a small loop, which brings every host's cache up to date within its period.
 import fcntl
 import os
 import secrets
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import files, generation
+from . import generation
 
 # The board's generation table (see db.SCHEMA; generation.py keeps its one row).
 TABLE = "board_generation"
@@ -37,9 +40,21 @@ TABLE = "board_generation"
 START = secrets.token_hex(8)
 
 
+# The link nginx resolves (its root in the cached locations), inside file_of(database).
+LINK = "current"
+# Directories of replaced generations go once they are this old (seconds): long
+# after any request that resolved the link to one of them has made its key.
+KEEP_REPLACED = 60
+
+
 def file_of(database):
-    """Return the file nginx reads the generation of ``database`` from."""
+    """Return the directory beside ``database`` that holds the generation's link and directories."""
     return Path(f"{database}.generation")
+
+
+def link_of(database):
+    """Return the link nginx resolves to read the generation of ``database``."""
+    return file_of(database) / LINK
 
 
 def current(conn):
@@ -53,19 +68,46 @@ def replace(conn):
 
 
 def content(value):
-    """Return what the file holds for the database's generation ``value``."""
-    return f"{value}-{START}\n"
+    """Return the name the link points to for the database's generation ``value``."""
+    return f"{value}-{START}"
 
 
 def publish(path, value):
-    """Write the generation ``value`` to the file at ``path``, atomically (nginx reads it at any time)."""
+    """Point the link in the directory ``path`` at the generation ``value``, atomically (nginx reads it at any time).
+
+    The generation's directory is made first, then a new link is renamed over
+    the old one; directories of generations replaced long ago are removed.
+    """
+    folder, name = Path(path), content(value)
     try:
-        files.write_atomically(path, content(value))
+        if folder.is_file() and not folder.is_symlink():
+            folder.unlink()                 # a file of earlier 1.1 builds, which held the generation
+        folder.mkdir(mode=0o755, exist_ok=True)
+        (folder / name).mkdir(mode=0o755, exist_ok=True)
+        fresh = folder / f".{LINK}.{secrets.token_hex(8)}"
+        os.symlink(name, fresh)
+        os.replace(fresh, folder / LINK)
     except OSError as error:
-        raise PublishError(f"cannot write {path} ({error.strerror or error}). The change is saved, but nginx may "
-                           f"serve public pages from before it until the app's user (uid {os.geteuid()}) can "
-                           f"write that file, beside the database; the next write or start of the app then "
-                           f"brings the pages up to date.") from None
+        raise PublishError(f"cannot publish the board's generation in {folder} ({error.strerror or error}). "
+                           f"The change is saved, but nginx may serve public pages from before it until the "
+                           f"app's user (uid {os.geteuid()}) can write that directory, beside the database; the "
+                           f"next write or start of the app then brings the pages up to date.") from None
+    _remove_replaced(folder, name)
+
+
+def _remove_replaced(folder, keep, now=None):
+    """Remove the generation directories in ``folder`` replaced more than KEEP_REPLACED seconds ago."""
+    limit = (time.time() if now is None else now) - KEEP_REPLACED
+    for entry in os.scandir(folder):
+        try:
+            if entry.name in (keep, LINK) or entry.stat(follow_symlinks=False).st_mtime > limit:
+                continue
+            if entry.is_symlink():
+                os.unlink(entry.path)       # a link a killed publisher left unrenamed
+            elif entry.is_dir(follow_symlinks=False):
+                os.rmdir(entry.path)        # empty by construction; anything else is left alone
+        except OSError:
+            continue
 
 
 class PublishError(RuntimeError):
@@ -90,15 +132,15 @@ def publishing(path):
 
 
 def published(path):
-    """Return what the file at ``path`` holds, or None."""
+    """Return the name the link in the directory ``path`` points to, or None."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return os.readlink(Path(path) / LINK)
+    except OSError:
         return None
 
 
 def sync(conn, path):
-    """Publish the database's generation unless the file already holds it (making one if there is none).
+    """Publish the database's generation unless the link already names it (making one if there is none).
 
     What a start of the app and each new worker run, and what a poller on
     each host sharing the database would repeat. Returns the generation.

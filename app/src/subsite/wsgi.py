@@ -52,8 +52,8 @@ def publish_generation(database):
 
     Run at every start and by every new worker: this start's pages must not be
     taken for those of the one before (settings and templates may differ), and
-    a worker killed between a write's commit and its publish left the file
-    behind the database. When it fails the file is removed, so nginx passes
+    a worker killed between a write's commit and its publish left the link
+    behind the database. When it fails the link is removed, so nginx passes
     every request to the app until a write or a new worker publishes again.
     """
     if os.geteuid() == 0:
@@ -69,7 +69,7 @@ def publish_generation(database):
         print(f"subsite: cannot publish the board's generation for nginx's page cache: {error}; "
               "nginx passes the public pages to the app meanwhile", file=sys.stderr, flush=True)
         try:
-            path.unlink(missing_ok=True)
+            pagecache.link_of(database).unlink(missing_ok=True)
         except OSError:
             pass
         return False

@@ -2,8 +2,7 @@
 
 It stops the uWSGI app and takes it and the nginx site out of service; nginx
 is reloaded only after its test passes. Settings and data are kept. nginx's
-page cache goes too: it needs the package's njs file and nginx's js module,
-which may be gone after the removal (`subsite setup` brings it back).
+page cache goes too (`subsite setup` brings it back).
 """
 
 from .. import layout, nginx, services
