@@ -18,7 +18,7 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
-from . import generation, pagecache
+from . import generation, migrations, pagecache
 
 
 class CopyRefused(Exception):
@@ -43,13 +43,13 @@ def back_up(database, output, target):
     return posts
 
 
-def restore(backup, source, database, kept, schema):
+def restore(backup, source, database, kept):
     """Put the posts in the open descriptor ``backup`` in place of those in ``database``.
 
     ``source`` is the name the admin gave ``backup``, for messages. The current
     posts are kept first in the new file ``kept`` (or kept-2, kept-3, ...).
-    ``schema`` (db.SCHEMA) is run after: a backup from an older release may
-    lack a table the workers made at their start; every admin session ends;
+    The restored database is then migrated (a backup from an older release
+    lacks what later releases added); every admin session ends;
     and the board gets a new generation, published for nginx, so the public
     pages show the restored posts at once. Return the number of posts
     restored and the name of the kept copy.
@@ -66,14 +66,14 @@ def restore(backup, source, database, kept, schema):
             with pagecache.publishing(published):
                 _copy(sqlite3.connect(copy), _connect(database, "rw"))
                 with closing(_connect(database, "rw")) as restored:
-                    restored.executescript(schema)
+                    migrations.migrate(restored, database)
                     # The backup holds the session generation of its day: admin
                     # sessions logged out since then must not count again.
                     generation.end_all(restored)
                     with restored:
                         value = pagecache.replace(restored)
                 pagecache.publish(published, value)
-        except (sqlite3.Error, OSError) as error:
+        except (sqlite3.Error, OSError, migrations.SchemaError) as error:
             raise CopyRefused(f"cannot restore {source} into {database}: {error}. "
                               f"The posts from before are kept in {kept}.") from None
         except pagecache.PublishError as error:

@@ -3,7 +3,7 @@
 nginx keeps the public pages (the front page and its later pages, each post,
 the directory and the JSON API) in its own cache, under a key that ends with
 the generation it reads, on every request, from a small file beside the
-database (generation.js). A write replaces the generation in the database in
+database (generation.js; with PostgreSQL, a file of each host's own). A write replaces the generation in the database in
 the same transaction as the change and, after the commit and before the
 write is answered, publishes it to that file. The next request therefore
 asks for a key no page was ever stored under, and reaches the app. Pages
@@ -27,9 +27,9 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import files, generation
+from . import files, generation, layout, postgres
 
-# The board's generation table (see db.SCHEMA; generation.py keeps its one row).
+# The board's generation table (see migrations.py; generation.py keeps its one row).
 TABLE = "board_generation"
 
 # This start of the app: the uWSGI master imports this module before it forks
@@ -38,7 +38,9 @@ START = secrets.token_hex(8)
 
 
 def file_of(database):
-    """Return the file nginx reads the generation of ``database`` from."""
+    """Return the file nginx reads the generation of ``database`` from: beside an SQLite file; for PostgreSQL, layout's."""
+    if postgres.is_url(database):
+        return layout.GENERATION_FILE
     return Path(f"{database}.generation")
 
 
