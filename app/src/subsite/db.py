@@ -168,7 +168,8 @@ def _change(statement, params):
     path = generation_file()
     with pagecache.publishing(path):
         with db:
-            rows = db.execute(statement, params).fetchall()
+            cursor = db.execute(statement, params)
+            rows = cursor.fetchall() if cursor.description else []
             value = pagecache.replace(db)
         pagecache.publish(path, value)
     return rows

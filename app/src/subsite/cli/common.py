@@ -13,7 +13,9 @@ OK, FIX, FAILED, INTERRUPTED = 0, 1, 3, 130
 
 
 class Refused(Exception):
-    """Something the admin must fix; the message says what and how."""
+    """Something the admin must fix; the message says what and how. ``code``: the command's exit code."""
+
+    code = FIX
 
 
 def warn(message):
