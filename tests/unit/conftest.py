@@ -147,18 +147,24 @@ class PostgresServer:
     def stop(self, mode="fast"):
         self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
-    def url(self, name="postgres"):
-        return f"postgresql:///{name}?host={self.folder}&user=subsite"
+    def url(self, database="postgres", schema=None):
+        """The URL of ``database``, or of its ``schema`` (a test's database: its own search_path)."""
+        options = f"&options=-c%20search_path%3D{schema}" if schema else ""
+        return f"postgresql:///{database}?host={self.folder}&user=subsite{options}"
 
     def new_database(self, migrated=True):
-        """Create a database, empty or ``migrated`` (as `subsite migrate` leaves it); return its URL."""
-        name = f"test{next(self._names)}"
+        """Make a test's database, empty or ``migrated`` (as `subsite migrate` leaves it); return its URL.
+
+        A schema of its own, which costs a few ms where CREATE DATABASE costs a checkpoint (a third of a second).
+        """
+        schema = f"test{next(self._names)}"
         with closing(postgres.connect(self.url())) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            conn.execute(f"CREATE SCHEMA {schema}")
+        url = self.url(schema=schema)
         if migrated:
-            with closing(postgres.connect(self.url(name))) as conn:
-                migrations.migrate(conn, name)
-        return self.url(name)
+            with closing(postgres.connect(url)) as conn:
+                migrations.migrate(conn, schema)
+        return url
 
 
 @pytest.fixture(scope="session")
