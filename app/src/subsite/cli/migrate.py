@@ -74,12 +74,12 @@ def run_migrate_to(args):
     if postgres.is_url(source):
         raise Refused(f"the database in {layout.SETTINGS_FILE} is already PostgreSQL ({postgres.describe(source)}); "
                       "migrate-to copies an SQLite board. Nothing was done.")
+    if not postgres.is_url(args.url):
+        raise Refused(f"{args.url!r} is not a PostgreSQL URL; write it as {postgres.EXAMPLE}. Nothing was done.")
     try:
         target = postgres.check_url(args.url)
     except ValueError as error:
-        raise Refused(f"{args.url!r} is refused: {error}. Nothing was done.") from None
-    if not postgres.is_url(target):
-        raise Refused(f"{args.url!r} is not a PostgreSQL URL; write it as {postgres.EXAMPLE}. Nothing was done.")
+        raise Refused(f"{postgres.describe(args.url)} is refused: {error}. Nothing was done.") from None
     done = _as_web_user(dbmove.move, source, target, args.replace)
     where = postgres.describe(target)
     print(f"Copied {done['posts']} posts (ids up to {done['last_id']}, {done['images']} with an image) from "
