@@ -5,6 +5,7 @@ from contextlib import closing
 
 import pytest
 
+from support import AuthActions
 from subsite import db, postgres
 
 
@@ -56,10 +57,22 @@ def test_the_timeouts_bound_a_request(pg_url):
         assert time.monotonic() - started < 2
 
 
-def test_the_app_serves_and_reports_health_on_postgresql(make_client, pg_url):
+def test_the_app_serves_and_reports_health_on_postgresql(make_client, pg_url, frontend):
+    frontend.config["DATABASE"] = pg_url
+    with frontend.app_context():
+        post_id = db.create_post("On PostgreSQL", "Its body", "0123abcd.png")
     client = make_client(DATABASE=pg_url)
     assert client.get("/_health").json["database"] == "ok"
-    assert client.get("/").status_code == 200
+    assert "On PostgreSQL" in client.get("/").text
+    assert "Its body" in client.get(f"/posts/{post_id}").text
+    assert client.get("/api/posts").json[0]["image"].endswith("/uploads/0123abcd.png")
+    assert "On PostgreSQL" in client.get("/dir/").text
+    # Logging in and out: the login limit, the sessions' generation.
+    auth = AuthActions(client)
+    assert auth.login().status_code == 303
+    assert client.get("/admin/").status_code == 200
+    auth.logout()
+    assert client.get("/admin/").status_code == 303
 
 
 def test_the_app_reconnects_by_itself_after_postgresql_restarts(make_client, pg_url, postgres_server):
