@@ -21,6 +21,7 @@ TEST = BUILD + [
     "python3-venv", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk",
     "systemd-container",                # systemd-nspawn: the install tests' machines that boot systemd
     "chromium",                         # tests/unit/test_browser.py: the pages under their CSP in a real browser
+    "postgresql",                       # tests/unit/conftest.py's postgres_server: initdb and pg_ctl, no service
 ]
 
 

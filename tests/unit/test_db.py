@@ -4,13 +4,39 @@ import sqlite3
 import pytest
 from werkzeug.exceptions import NotFound
 
-from subsite import db
+from subsite import db, migrations
+from subsite.admin import create_admin
+from subsite.frontend import create_frontend
 
 
 @pytest.fixture
-def ctx(frontend):
+def both(on_backend):
+    """The frontend on each backend in turn."""
+    return create_frontend(on_backend)
+
+
+@pytest.fixture
+def ctx(both):
+    with both.app_context():
+        yield
+
+
+@pytest.fixture
+def sqlite_ctx(frontend):
     with frontend.app_context():
         yield
+
+
+def test_connect_makes_the_schema_on_both_backends(backend_database):
+    conn = db.connect(backend_database)
+    try:
+        assert migrations.state(conn).version == migrations.LATEST
+        columns = [row[0] for row in conn.execute("SELECT * FROM posts").description]
+        assert columns == ["id", "title", "body", "image", "created"]
+        for table in ("login_attempts", "session_generation", "board_generation"):
+            assert migrations.has_table(conn, table)
+    finally:
+        conn.close()
 
 
 def test_connect_sets_pragmas_and_schema(tmp_path):
@@ -36,10 +62,13 @@ def test_schema_is_idempotent(tmp_path):
     second.close()
 
 
-def test_connection_is_kept_without_an_open_transaction(frontend):
+def test_connection_is_kept_without_an_open_transaction(both):
+    frontend = both
     with frontend.app_context():
         connection = db.get_db()
         assert db.get_db() is connection
+        # (On PostgreSQL a statement outside BEGIN commits by itself: the app writes only in transactions.)
+        connection.execute("BEGIN")
         connection.execute("INSERT INTO posts (title, body) VALUES ('unfinished', 'x')")
         assert connection.in_transaction
     assert not connection.in_transaction, "the teardown rolled the request's transaction back"
@@ -96,7 +125,8 @@ def test_get_post_or_404(ctx):
         db.get_post_or_404(post_id + 1)
 
 
-def test_both_apps_share_the_database(frontend, admin):
+def test_both_apps_share_the_database(both, on_backend):
+    frontend, admin = both, create_admin(on_backend)
     with admin.app_context():
         post_id = db.create_post("From admin", "x")
     with frontend.app_context():
@@ -108,11 +138,26 @@ def test_check_raises_when_unusable(tmp_path):
         db.check(tmp_path / "no" / "such" / "dir.db")
 
 
-def test_check_needs_no_app_and_shares_the_request_connection(frontend):
+def test_check_needs_no_app_and_shares_the_request_connection(both):
+    frontend = both
     path = frontend.config["DATABASE"]
     db.check(path)
     with frontend.app_context():
         assert db.get_db() is db.connection(path)
+
+
+def test_check_raises_when_postgresql_cannot_be_reached(postgres_server):
+    url = postgres_server.url("no_such_database")
+    with pytest.raises(db.ERRORS, match="no_such_database"):
+        db.check(url)
+
+
+def test_list_posts_pages_on_both_backends(ctx):
+    ids = [db.create_post(f"Notice {number}", "x") for number in range(5)]
+    assert [row["id"] for row in db.list_posts()] == ids[::-1]
+    assert [row["id"] for row in db.list_posts(limit=2)] == ids[:2:-1]
+    assert [row["id"] for row in db.list_posts(before=ids[2])] == ids[1::-1]
+    assert [row["id"] for row in db.list_posts(limit=1, before=ids[2])] == [ids[1]]
 
 
 def _steps(conn, query):
@@ -131,7 +176,7 @@ def _steps(conn, query):
     return steps
 
 
-def test_the_public_pages_queries_do_not_grow_with_the_board(ctx):
+def test_the_public_pages_queries_do_not_grow_with_the_board(sqlite_ctx):
     """The front page, a page far back and a post's page cost the same with 100 and 20,000 posts.
 
     Each is a search of the posts' primary key (EXPLAIN QUERY PLAN: SEARCH/SCAN

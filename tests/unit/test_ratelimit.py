@@ -1,12 +1,21 @@
-"""Failed logins are limited per client (IPv4 address, IPv6 /64) and in total, across processes (SQLite)."""
+"""Failed logins are limited per client (IPv4 address, IPv6 /64) and in total, across processes (SQLite, PostgreSQL)."""
 
-import sqlite3
+import os
+import threading
+from contextlib import closing
 
 import pytest
 
 from support import PASSWORD, csrf_token
-from subsite import ratelimit
+from subsite import db, ratelimit
+from subsite.frontend import create_frontend
 from subsite.settings import Rate
+
+
+@pytest.fixture
+def both_frontend(on_backend):
+    """The frontend on each backend in turn."""
+    return create_frontend(on_backend)
 
 
 @pytest.fixture
@@ -46,17 +55,38 @@ def test_success_forgets_the_failures(limited):
     assert [login(limited, "wrong").status_code for _ in range(3)] == [200, 200, 200]
 
 
-def test_state_is_in_the_database_shared_by_workers(make_client, config):
-    # Two apps on one database stand for two uWSGI worker processes.
-    first, second = (make_client(LOGIN_ATTEMPTS=Rate(2, 60)) for _ in range(2))
+def test_state_is_in_the_database_shared_by_workers(make_client, backend_database):
+    # Two apps on one database stand for two uWSGI worker processes (or two hosts on one PostgreSQL).
+    first, second = (make_client(LOGIN_ATTEMPTS=Rate(2, 60), DATABASE=backend_database) for _ in range(2))
     login(first, "wrong")
     login(second, "wrong")
     assert login(first, "wrong").status_code == 429
-    rows = sqlite3.connect(config["DATABASE"]).execute("SELECT count(*) FROM login_attempts").fetchone()
-    assert rows == (2,)
+    with closing(db.connect(backend_database)) as conn:
+        assert conn.execute("SELECT count(*) FROM login_attempts").fetchone()[0] == 2
 
 
-def test_window_expires(frontend, config):
+def test_concurrent_attempts_cannot_pass_the_limit(on_backend):
+    """Counting and recording are one locked step: of 8 attempts at once, exactly the limit's 3 pass."""
+    frontend = create_frontend({**on_backend, "LOGIN_ATTEMPTS": Rate(3, 60)})
+    start = threading.Barrier(8)
+    outcomes = []
+
+    def attempt():
+        with frontend.app_context():
+            start.wait()
+            outcomes.append(ratelimit.attempt("192.0.2.1"))
+        db._connections.pop((os.getpid(), threading.get_ident(), on_backend["DATABASE"]))[0].close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(None) == 3 and len(outcomes) == 8
+
+
+def test_window_expires(both_frontend):
+    frontend = both_frontend
     frontend.config["LOGIN_ATTEMPTS"] = Rate(2, 10)
     with frontend.app_context():
         assert ratelimit.attempt("a", now=100) is None
@@ -68,7 +98,8 @@ def test_window_expires(frontend, config):
         assert ratelimit.attempt("a", now=112) == (8, "client")
 
 
-def test_total_window_expires(frontend, config):
+def test_total_window_expires(both_frontend):
+    frontend = both_frontend
     frontend.config["LOGIN_ATTEMPTS"] = Rate(5, 10)
     frontend.config["LOGIN_ATTEMPTS_TOTAL"] = Rate(2, 20)
     with frontend.app_context():

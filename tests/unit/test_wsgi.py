@@ -182,3 +182,23 @@ def test_each_new_uwsgi_worker_publishes(installed, tmp_path, monkeypatch):
     for elsewhere in (None, types.SimpleNamespace()):      # not under uWSGI; this repo's uwsgi/ folder
         monkeypatch.setitem(sys.modules, "uwsgi", elsewhere)
         assert wsgi.publish_generation_in_workers(tmp_path / "data" / "subsite.db") is False
+
+
+def test_the_app_refuses_to_start_on_a_postgresql_database_older_than_it_needs(installed, pg_url, tmp_path,
+                                                                               monkeypatch, capsys):
+    from contextlib import closing
+
+    from subsite import migrations, postgres
+
+    wsgi = installed()
+    as_web_user(monkeypatch, wsgi)
+    settings_file = tmp_path / "subsite.ini"
+    settings_file.write_text(settings_file.read_text().replace(f"database = {tmp_path}/data/subsite.db",
+                                                               f"database = {pg_url}"))
+    assert wsgi.start(settings_file) is not None
+    with closing(postgres.connect(pg_url)) as conn, conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = ?", (migrations.LATEST,))
+    with pytest.raises(migrations.SchemaError):
+        wsgi.start(settings_file)
+    err = capsys.readouterr().err
+    assert "the app cannot start" in err and "run 'subsite migrate'" in err

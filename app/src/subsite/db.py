@@ -1,79 +1,96 @@
-"""The posts table in SQLite: one connection per worker thread, reused by its requests."""
+"""The posts, in SQLite or PostgreSQL: one connection per worker thread, reused by its requests.
+
+The ``database`` setting is an SQLite file's path (one host) or a
+postgresql:// URL (several hosts sharing one database; postgres.py). The
+statements are the same for both; the schema is in migrations.py.
+"""
 
 import os
 import sqlite3
 import threading
 from datetime import UTC, datetime
 
+from pathlib import Path
+
 from flask import abort, current_app, g
 
-from . import pagecache
+from . import migrations, pagecache, postgres
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS posts (
-    id INTEGER PRIMARY KEY,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    image TEXT NULL,
-    created TEXT
-);
--- Login attempts, by client: an IPv4 address or an IPv6 /64 (see ratelimit.py).
-CREATE TABLE IF NOT EXISTS login_attempts (
-    address TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, at);
--- For the total over all clients.
-CREATE INDEX IF NOT EXISTS login_attempts_at ON login_attempts (at);
--- The admin sessions' generation, one row (see generation.py).
-CREATE TABLE IF NOT EXISTS session_generation (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    value TEXT NOT NULL
-);
--- The board's generation, replaced by every write to the posts, one row (see pagecache.py).
-CREATE TABLE IF NOT EXISTS board_generation (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    value TEXT NOT NULL
-);
-"""
+# What a failing database raises: SQLite's errors, PostgreSQL's, and a schema this release cannot use.
+ERRORS = (sqlite3.Error, postgres.PostgresError, migrations.SchemaError)
 
 
-def connect(path):
-    """Open the database at ``path`` and set it up: WAL mode and the schema."""
+def where(database):
+    """Return how messages name ``database``: its path, or its URL without query or password."""
+    return postgres.describe(database) if postgres.is_url(database) else str(database)
+
+
+def connect(database):
+    """Open ``database`` (a file: SQLite; a postgresql:// URL) for the app, at this release's schema.
+
+    SQLite is migrated here, so a fresh install or an upgrade needs no
+    step; PostgreSQL is only checked (the admin migrates it: migrations.py).
+    """
+    if postgres.is_url(database):
+        conn = postgres.connect(str(database))
+        try:
+            migrations.require(conn, where(database))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     # Several uWSGI workers share the file: wait up to 5 s for a lock (SQLite's
     # busy timeout) instead of failing at once with "database is locked".
-    db = sqlite3.connect(path, timeout=5.0)
+    db = sqlite3.connect(database, timeout=5.0)
     db.row_factory = sqlite3.Row
     # WAL (kept in the file) lets the frontend read while the admin writes.
-    # The schema is created here, so a fresh install needs no "init-db" step.
     # Both run on every new connection (rare: connection() keeps one per worker
     # thread), so a database removed or replaced meanwhile is set up again.
     db.execute("PRAGMA journal_mode = WAL")
-    db.executescript(SCHEMA)
+    migrations.migrate(db, where(database))
     return db
 
 
-# (pid, thread, path) -> (connection, inode of the file it opened).
+def connect_existing(database):
+    """Open ``database`` for an admin's command: as ``connect``, but never create an SQLite file."""
+    if postgres.is_url(database):
+        return connect(database)
+    # By URI, so that "?", "#" or "%" in the name are taken as they are.
+    db = sqlite3.connect(f"{Path(database).absolute().as_uri()}?mode=rw", uri=True, timeout=5.0)
+    try:
+        migrations.migrate(db, where(database))
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+# (pid, thread, database) -> (connection, inode of the SQLite file it opened; None for PostgreSQL).
 _connections = {}
 
 
-def connection(path):
-    """Return this worker thread's connection to the database at ``path``.
+def connection(database):
+    """Return this worker thread's connection to ``database``.
 
     Opening a connection and reading the schema cost more than a small request
-    itself, so each uWSGI worker keeps its connection. It is opened (and set
-    up) again when the file was replaced or removed. (A backup copied over the
-    file would be read through the old -wal beside it; `subsite restore` goes
-    through SQLite's backup instead.)
+    itself, so each uWSGI worker keeps its connection. An SQLite file is
+    opened (and set up) again when the file was replaced or removed. (A backup
+    copied over the file would be read through the old -wal beside it;
+    `subsite restore` goes through SQLite's backup instead.) A PostgreSQL
+    connection opens itself again when it was lost (postgres.Connection).
     """
-    path = str(path)
-    key = (os.getpid(), threading.get_ident(), path)
+    database = str(database)
+    key = (os.getpid(), threading.get_ident(), database)
     kept = _connections.get(key)
-    if kept is not None and _inode(path) != kept[1]:
+    if postgres.is_url(database):
+        if kept is None:
+            kept = _connections[key] = (connect(database), None)
+        return kept[0]
+    if kept is not None and _inode(database) != kept[1]:
         kept[0].close()
         kept = None
     if kept is None:
-        kept = _connections[key] = (connect(path), _inode(path))
+        kept = _connections[key] = (connect(database), _inode(database))
     return kept[0]
 
 
@@ -102,17 +119,24 @@ def init_app(app):
     app.teardown_appcontext(close_db)
 
 
-def check(path):
-    """Run a trivial query on the database at ``path``; raise sqlite3.Error if it is unusable."""
-    connection(path).execute("SELECT 1 FROM posts LIMIT 1").fetchone()
+def check(database):
+    """Run a trivial query on ``database``; raise one of ERRORS if it is unusable."""
+    connection(database).execute("SELECT 1 FROM posts LIMIT 1").fetchone()
 
 
-def list_posts(limit=-1, before=None):
-    """Return posts newest first: at most ``limit`` (-1: all), older than id ``before``."""
-    if before is None:
-        return get_db().execute("SELECT * FROM posts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    return get_db().execute("SELECT * FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?",
-                            (before, limit)).fetchall()
+# list_posts' statements, by (newer than an id, at most a number).
+_LIST_POSTS = {
+    (False, False): "SELECT * FROM posts ORDER BY id DESC",
+    (False, True): "SELECT * FROM posts ORDER BY id DESC LIMIT ?",
+    (True, False): "SELECT * FROM posts WHERE id < ? ORDER BY id DESC",
+    (True, True): "SELECT * FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?",
+}
+
+
+def list_posts(limit=None, before=None):
+    """Return posts newest first: at most ``limit`` (None: all), older than id ``before``."""
+    params = tuple(value for value in (before, limit) if value is not None)
+    return get_db().execute(_LIST_POSTS[before is not None, limit is not None], params).fetchall()
 
 
 def get_post(post_id):
@@ -134,7 +158,7 @@ def generation_file():
 
 
 def _change(statement, params):
-    """Run ``statement``, which changes what the public pages show; return its cursor.
+    """Run ``statement``, which changes what the public pages show; return the rows it returns.
 
     The board's generation is replaced in the same transaction and published
     for nginx after the commit, before the caller answers: the next request
@@ -145,17 +169,18 @@ def _change(statement, params):
     with pagecache.publishing(path):
         with db:
             cursor = db.execute(statement, params)
+            rows = cursor.fetchall() if cursor.description else []
             value = pagecache.replace(db)
         pagecache.publish(path, value)
-    return cursor
+    return rows
 
 
 def create_post(title, body, image=None):
     """Insert a post and return its id."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    cursor = _change("INSERT INTO posts (title, body, image, created) VALUES (?, ?, ?, ?)",
-                     (title, body, image, created))
-    return cursor.lastrowid
+    rows = _change("INSERT INTO posts (title, body, image, created) VALUES (?, ?, ?, ?) RETURNING id",
+                   (title, body, image, created))
+    return rows[0][0]
 
 
 def update_post(post_id, title, body, image):

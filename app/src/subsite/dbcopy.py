@@ -18,7 +18,7 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
-from . import generation, pagecache
+from . import generation, migrations, pagecache
 
 
 class CopyRefused(Exception):
@@ -30,11 +30,11 @@ def back_up(database, output, target):
 
     ``target`` is the name the admin gave ``output``, for messages.
     """
-    _check_database(database)
+    check_database(database)
     with _private_directory() as private:
         copy = Path(private) / "copy.db"
         try:
-            _copy(_connect(database, "ro"), sqlite3.connect(copy))
+            _copy(connect(database, "ro"), sqlite3.connect(copy))
             posts = _count_posts(copy)
             with open(copy, "rb") as source, open(output, "wb", closefd=False) as destination:
                 shutil.copyfileobj(source, destination)
@@ -43,13 +43,13 @@ def back_up(database, output, target):
     return posts
 
 
-def restore(backup, source, database, kept, schema):
+def restore(backup, source, database, kept):
     """Put the posts in the open descriptor ``backup`` in place of those in ``database``.
 
     ``source`` is the name the admin gave ``backup``, for messages. The current
     posts are kept first in the new file ``kept`` (or kept-2, kept-3, ...).
-    ``schema`` (db.SCHEMA) is run after: a backup from an older release may
-    lack a table the workers made at their start; every admin session ends;
+    The restored database is then migrated (a backup from an older release
+    lacks what later releases added); every admin session ends;
     and the board gets a new generation, published for nginx, so the public
     pages show the restored posts at once. Return the number of posts
     restored and the name of the kept copy.
@@ -57,23 +57,23 @@ def restore(backup, source, database, kept, schema):
     with _private_directory() as private:
         copy = Path(private) / "backup.db"
         posts = _checked_copy(backup, source, copy)
-        _check_database(database)
+        check_database(database)
         kept = _keep(database, Path(kept))
         published = pagecache.file_of(database)
         try:
             # Under the lock the app's writes publish under: none of them can
             # publish between the copy and the restored posts' generation.
             with pagecache.publishing(published):
-                _copy(sqlite3.connect(copy), _connect(database, "rw"))
-                with closing(_connect(database, "rw")) as restored:
-                    restored.executescript(schema)
+                _copy(sqlite3.connect(copy), connect(database, "rw"))
+                with closing(connect(database, "rw")) as restored:
+                    migrations.migrate(restored, database)
                     # The backup holds the session generation of its day: admin
                     # sessions logged out since then must not count again.
                     generation.end_all(restored)
                     with restored:
                         value = pagecache.replace(restored)
                 pagecache.publish(published, value)
-        except (sqlite3.Error, OSError) as error:
+        except (sqlite3.Error, OSError, migrations.SchemaError) as error:
             raise CopyRefused(f"cannot restore {source} into {database}: {error}. "
                               f"The posts from before are kept in {kept}.") from None
         except pagecache.PublishError as error:
@@ -81,7 +81,7 @@ def restore(backup, source, database, kept, schema):
     return {"posts": posts, "kept": str(kept)}
 
 
-def _check_database(path):
+def check_database(path):
     """Refuse anything but a file at ``path``, the database the app made."""
     try:
         info = os.lstat(path)
@@ -131,7 +131,7 @@ def _keep(database, kept):
     """Copy the posts in ``database`` to a new file named ``kept`` (or kept-2, ...); return its name."""
     name = None
     try:
-        current = _connect(database, "ro")
+        current = connect(database, "ro")
         name = _create_new(kept)
         _copy(current, sqlite3.connect(name))
     except (sqlite3.Error, OSError) as error:
@@ -152,7 +152,7 @@ def _create_new(path):
         return name
 
 
-def _connect(path, mode):
+def connect(path, mode):
     """Open the database at ``path`` in ``mode`` (ro, rw); never create it. Waits up to 5 s for the app's locks."""
     # By URI, so that "?", "#" or "%" in the name are taken as they are.
     return sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode={mode}", uri=True, timeout=5.0)

@@ -11,7 +11,7 @@ the database. Checking costs one primary-key lookup per admin request.
 
 import secrets
 
-# The one row of each generation table (session_generation, board_generation: see db.SCHEMA).
+# The one row of each generation table (session_generation, board_generation: see migrations.py).
 ROW = 1
 TABLE = "session_generation"
 
@@ -25,8 +25,9 @@ def read(conn, table):
 def ensure(conn, table):
     """Return the generation in ``table``, making the first one (in its own transaction) if there is none."""
     with conn:
-        # OR IGNORE: of two first callers at once, both get the one that was stored.
-        conn.execute(f"INSERT OR IGNORE INTO {table} (id, value) VALUES (?, ?)", (ROW, secrets.token_hex(16)))
+        # DO NOTHING: of two first callers at once, both get the one that was stored.
+        conn.execute(f"INSERT INTO {table} (id, value) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                     (ROW, secrets.token_hex(16)))
     return read(conn, table)
 
 
@@ -37,7 +38,8 @@ def renew(conn, table):
     bring an old value back (with it, the sessions or cached pages that held it).
     """
     value = secrets.token_hex(16)
-    conn.execute(f"INSERT OR REPLACE INTO {table} (id, value) VALUES (?, ?)", (ROW, value))
+    conn.execute(f"INSERT INTO {table} (id, value) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value",
+                 (ROW, value))
     return value
 
 

@@ -11,7 +11,6 @@ script root.
 
 import functools
 import json
-import sqlite3
 
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -32,7 +31,7 @@ def answer(environ, start_response, app):
     try:
         db.check(app.config["DATABASE"])
         headers, data = _healthy_reply(script_name)
-    except sqlite3.Error as error:
+    except db.ERRORS as error:
         app.logger.error("health check: database error: %s", error)
         status = "503 SERVICE UNAVAILABLE"
         headers, data = _reply(script_name, str(error))

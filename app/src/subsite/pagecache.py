@@ -4,7 +4,8 @@ nginx keeps the public pages (the front page and its later pages, each post,
 the directory and the JSON API) in its own cache, under a key that ends with
 the generation. nginx reads it, on every request that uses the cache, as the
 target of a link beside the database: ``subsite.db.generation/current`` names
-a directory called after the generation, and nginx resolves the link
+a directory called after the generation (with PostgreSQL, in layout's
+STATE_DIR: each host has its own), and nginx resolves the link
 ($realpath_root, a few system calls and no script). A write replaces the
 generation in the database in the same transaction as the change and, after
 the commit and before the write is answered, swaps the link. The next request
@@ -30,9 +31,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import generation
+from . import generation, layout, postgres
 
-# The board's generation table (see db.SCHEMA; generation.py keeps its one row).
+# The board's generation table (see migrations.py; generation.py keeps its one row).
 TABLE = "board_generation"
 
 # This start of the app: the uWSGI master imports this module before it forks
@@ -48,7 +49,10 @@ KEEP_REPLACED = 60
 
 
 def file_of(database):
-    """Return the directory beside ``database`` that holds the generation's link and directories."""
+    """Return the directory that holds the generation's link and directories: beside an SQLite file; for
+    PostgreSQL, layout's (each host's own)."""
+    if postgres.is_url(database):
+        return layout.GENERATION_FILE
     return Path(f"{database}.generation")
 
 

@@ -1,7 +1,7 @@
-"""Failed admin logins, counted per client and for all clients together, in the app's SQLite database.
+"""Failed admin logins, counted per client and for all clients together, in the app's database.
 
-uWSGI runs several worker processes, so the count lives in the database they
-share, not in memory. Each login attempt is recorded before the password is
+uWSGI runs several worker processes (and several hosts may share one
+PostgreSQL), so the count lives in the database they share, not in memory. Each login attempt is recorded before the password is
 checked, inside one write transaction, so concurrent attempts cannot slip past
 the limit; a successful login forgets its client's attempts.
 
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from flask import current_app
 
-from . import db
+from . import db, sql
 
 PER_CLIENT, TOTAL = "client", "total"
 
@@ -62,19 +62,15 @@ def attempt(address, now=None):
     key, local = client_of(address)
     now = time.time() if now is None else now
     conn = db.get_db()
-    # BEGIN IMMEDIATE takes the write lock first: count and insert are one step.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    # The lock is taken first (SQLite's write lock; on PostgreSQL, one that
+    # keeps other writers of the table out): count and insert are one step.
+    with sql.locked(conn, "LOCK TABLE login_attempts IN SHARE ROW EXCLUSIVE MODE"):
         conn.execute("DELETE FROM login_attempts WHERE at <= ?", (now - max(per_client.seconds, total.seconds),))
         refusal = _refusal(conn, per_client, now, PER_CLIENT, key)
         if refusal is None and not local:
             refusal = _refusal(conn, total, now, TOTAL)
         if refusal is None:
             conn.execute("INSERT INTO login_attempts (address, at) VALUES (?, ?)", (key, now))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return refusal
 
 

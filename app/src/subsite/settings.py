@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from . import layout, prefix
+from . import layout, postgres, prefix
 
 SECTION = "subsite"
 
@@ -54,7 +54,8 @@ class Settings:
     trusted_proxies: int = 0
     trusted_headers: tuple = TRUSTED_HEADERS
     socket: str = str(layout.UWSGI_SOCKET)
-    database: Path = layout.DATABASE_FILE
+    # An SQLite file (a Path) or a postgresql:// URL (a str: postgres.py).
+    database: Path | str = layout.DATABASE_FILE
     uploads: Path = layout.UPLOADS_DIR
     login_attempts: Rate = Rate(5, 300)
     login_attempts_total: Rate = Rate(100, 300)
@@ -129,7 +130,12 @@ def _convert(key, raw):
         if raw.lower() not in YES + NO:
             raise ValueError("it must be yes or no")
         return raw.lower() in YES
+    if key == "database" and postgres.is_url(raw):
+        return postgres.check_url(_plain(raw, f"a libpq URL such as {postgres.EXAMPLE}"))
     if key in ("database", "uploads"):
+        if key == "database" and not raw.startswith("/"):
+            raise ValueError("it must be the absolute path of an SQLite file (such as "
+                             f"{layout.DATABASE_FILE}) or a PostgreSQL URL (such as {postgres.EXAMPLE})")
         if not raw.startswith("/"):
             raise ValueError("it must be an absolute path")
         path = Path(_plain(raw, "an absolute path"))

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from contextlib import closing
 
-from . import db, layout, pagecache, settings
+from . import db, layout, migrations, pagecache, postgres, settings
 from .admin import create_admin
 from .application import make_application
 from .frontend import create_frontend
@@ -55,6 +55,8 @@ def publish_generation(database):
     a worker killed between a write's commit and its publish left the link
     behind the database. When it fails the link is removed, so nginx passes
     every request to the app until a write or a new worker publishes again.
+    A database this release cannot use (migrations.SchemaError) is not a
+    failure to publish: it is raised, and the app does not start.
     """
     if os.geteuid() == 0:
         # A uWSGI master that has not dropped its privileges yet: root never
@@ -65,7 +67,7 @@ def publish_generation(database):
         with closing(db.connect(database)) as conn:
             pagecache.sync(conn, path)
         return True
-    except (sqlite3.Error, OSError, pagecache.PublishError) as error:
+    except (sqlite3.Error, postgres.PostgresError, OSError, pagecache.PublishError) as error:
         print(f"subsite: cannot publish the board's generation for nginx's page cache: {error}; "
               "nginx passes the public pages to the app meanwhile", file=sys.stderr, flush=True)
         try:
@@ -115,10 +117,19 @@ def _worker_exited(signum, frame):
 
 
 def start(path=None):
-    """Build the application, publish this start's generation (and have each worker do so); return it."""
+    """Build the application, publish this start's generation (and have each worker do so); return it.
+
+    Refuses (raises migrations.SchemaError, so uWSGI's need-app ends the
+    start) a database this release cannot use: a PostgreSQL database not yet
+    migrated for it, or one a newer release changed beyond what it can read.
+    """
     values = settings.load(settings_file(path))
     application = build_from(values)
-    publish_generation(values.database)
+    try:
+        publish_generation(values.database)
+    except migrations.SchemaError as error:
+        print(f"subsite: the app cannot start: {error}", file=sys.stderr, flush=True)
+        raise
     publish_generation_in_workers(values.database)
     return application
 

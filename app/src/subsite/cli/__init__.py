@@ -1,7 +1,8 @@
 """The `subsite` admin command: one subcommand per module, dispatched here.
 
 Exit codes: 0 all is well, 1 the admin must fix something (the message says
-what and how), 3 an unexpected failure, 130 interrupted.
+what and how), 3 an unexpected failure, 4 the database could not be reached
+or read (`subsite migrate`, `migrate-to`), 130 interrupted.
 """
 
 import argparse
@@ -9,10 +10,10 @@ import sys
 import traceback
 
 from .. import layout
-from . import backup, check, debconf, disable, password, prefix, reload, setup, uwsgi_config
-from .common import FAILED, FIX, INTERRUPTED, Refused
+from . import backup, check, debconf, disable, migrate, password, prefix, reload, setup, uwsgi_config
+from .common import FAILED, INTERRUPTED, Refused
 
-COMMANDS = (prefix, check, password, backup, setup, reload, disable, debconf, uwsgi_config)
+COMMANDS = (prefix, check, password, backup, migrate, setup, reload, disable, debconf, uwsgi_config)
 
 
 def parser():
@@ -35,7 +36,7 @@ def main(argv=None):
         return args.run(args)
     except Refused as error:
         print(f"subsite: {error}", file=sys.stderr)
-        return FIX
+        return error.code
     except KeyboardInterrupt:
         return INTERRUPTED
     except Exception as error:

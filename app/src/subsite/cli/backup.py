@@ -8,6 +8,8 @@ locks and gives a consistent copy either way.
 
 Root only opens FILE, never a file of the app's: every step on the database
 runs as the app's user in a child (dbcopy.py), which gets FILE's descriptor.
+
+Both refuse a PostgreSQL database, naming pg_dump and pg_restore instead.
 """
 
 import errno
@@ -16,7 +18,7 @@ import stat
 import time
 from pathlib import Path
 
-from .. import dbcopy, layout, privileges, settings
+from .. import dbcopy, layout, postgres, privileges, settings
 from .common import OK, Refused
 
 
@@ -46,15 +48,12 @@ def run_backup(args):
 
 
 def run_restore(args):
-    # Imported here: db needs Flask, which the other commands do without.
-    from .. import db
-
     database, uploads = _data_paths()
     source = args.file
     backup = _open_backup(source)
     kept = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        done = _as_web_user(dbcopy.restore, backup, str(source), str(database), str(kept), db.SCHEMA)
+        done = _as_web_user(dbcopy.restore, backup, str(source), str(database), str(kept))
     finally:
         os.close(backup)
     print(f"Restored {done['posts']} posts from {source} into {database}; the app serves them now.")
@@ -68,6 +67,11 @@ def _data_paths():
         current = settings.load()
     except settings.SettingsError as error:
         raise Refused(f"{error}. Nothing was done.") from None
+    if postgres.is_url(current.database):
+        raise Refused(f"the database is PostgreSQL ({postgres.describe(current.database)}), and 'subsite backup' and "
+                      "'subsite restore' copy an SQLite file only. Use PostgreSQL's own tools: pg_dump -Fc -f FILE "
+                      "DATABASE to back up, pg_restore --clean -d DATABASE FILE to restore, then restart the app "
+                      "on every host (systemctl restart subsite). Nothing was done.")
     return Path(current.database), Path(current.uploads)
 
 

@@ -13,7 +13,9 @@ OK, FIX, FAILED, INTERRUPTED = 0, 1, 3, 130
 
 
 class Refused(Exception):
-    """Something the admin must fix; the message says what and how."""
+    """Something the admin must fix; the message says what and how. ``code``: the command's exit code."""
+
+    code = FIX
 
 
 def warn(message):
@@ -59,7 +61,11 @@ allow-remote-socket = {allow_remote_socket}
 # Where posts and uploaded images are kept. uploads must be a directory of its
 # own, below /var/lib/subsite/, /var/www/ or /srv/ (or another top-level
 # directory), never a system directory; one the package did not make must
-# already be writable by www-data.
+# already be writable by www-data. database is an SQLite file, or for several
+# hosts sharing one database a PostgreSQL URL, such as
+#   postgresql://subsite@db.example/subsite?passfile=/etc/subsite/pgpass
+# with the password in that passfile (www-data 0600, never in this file); run
+# 'subsite migrate' once after an upgrade, and see 'subsite migrate-to'.
 database = {database}
 uploads = {uploads}
 

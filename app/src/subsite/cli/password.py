@@ -10,7 +10,6 @@ if it cannot be done the password is set all the same and a warning says why.
 import getpass
 import grp
 import os
-import sqlite3
 import sys
 from contextlib import closing
 from pathlib import Path
@@ -68,17 +67,15 @@ def end_sessions():
 def clear_logins(database):
     """End every admin session and forget the failed logins in ``database``; return False when there is no database yet.
 
-    Runs as the web user. A missing database (the app has not started yet)
-    holds no session, so it is not created here.
+    Runs as the web user (on PostgreSQL too: the passfile is that user's). A
+    missing SQLite file (the app has not started yet) holds no session, so it
+    is not created here.
     """
-    from .. import db, generation, ratelimit
+    from .. import db, generation, postgres, ratelimit
 
-    path = Path(database)
-    if not path.is_file():
+    if not postgres.is_url(database) and not Path(database).is_file():
         return False
-    # mode=rw: never create the file; SCHEMA adds tables an older release lacked.
-    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)) as conn:
-        conn.executescript(db.SCHEMA)
+    with closing(db.connect_existing(database)) as conn:
         generation.end_all(conn)
         ratelimit.forget_all(conn)
     return True
