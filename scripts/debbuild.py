@@ -81,6 +81,10 @@ def check_suite(suite):
                          "(scripts/build-deb --suite SUITE)")
 
 
+# The suite suffix of a version (suffix() makes it), with the release number as group 1.
+SUFFIX = r"\+deb(\d+)u\d+$"
+
+
 def suffix(suite):
     """The version suffix of a build for ``suite``: +deb12u1, +deb13u1."""
     check_suite(suite)
@@ -99,7 +103,13 @@ def package_version(upstream, suite):
 
 def upstream_version(version):
     """``version`` without a suite suffix (the app's own version)."""
-    return re.sub(r"\+deb\d+u\d+$", "", version)
+    return re.sub(SUFFIX, "", version)
+
+
+def version_suite(version):
+    """The suite whose suffix ends ``version`` (1.1.0+deb12u1: bookworm), or None."""
+    match = re.search(SUFFIX, version)
+    return next((suite for suite, number in SUITES.items() if match and int(match[1]) == number), None)
 
 
 def out_dir(suite):

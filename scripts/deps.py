@@ -17,7 +17,11 @@ BUILD = [
     "python3-pip", "ca-certificates",   # pip downloads the pinned wheels from PyPI for the offline build
     "git",                              # the build copies the files git tracks
 ]
-TEST = BUILD + [
+PUBLISH = [
+    "reprepro",                         # scripts/publish: the signed apt repository hosts install from
+    "gnupg", "gpgv",                    # its signing key; gpgv checks the signatures as a host's apt does
+]
+TEST = BUILD + PUBLISH + [
     "python3-venv", "apt-utils", "iproute2", "util-linux", "piuparts", "wrk",
     "systemd-container",                # systemd-nspawn: the install tests' machines that boot systemd
     "chromium",                         # tests/unit/test_browser.py: the pages under their CSP in a real browser

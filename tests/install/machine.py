@@ -11,6 +11,10 @@ systemd-nspawn container (``init="systemd"``: what a Debian server runs);
 ``http()``/``wait_http()``/``raw()`` talk to servers on the namespace's loopback.  The booted
 machine has no network but its own loopback, so installs must use the
 pre-downloaded packages (``install()`` passes ``--no-download``).
+To install as a host does, from a signed repository over HTTP instead of the
+trusted /srv/repo: ``drop_local_repo()``, then ``serve(directory)`` (an HTTP
+server on 127.0.0.1 in the machine's network namespace) and the repository's
+keyring and .sources in /etc/apt (tests/install/test_publish.py).
 
 Needs root, util-linux (unshare, nsenter, mount), iproute2, tar, mmdebstrap
 (only to build the base), apt-utils (apt-ftparchive) and systemd-container
@@ -390,6 +394,7 @@ class Machine:
         self._unshare: subprocess.Popen | None = None
         self.timings: dict[str, float] = {}
         self.hostname = HOSTNAME
+        self._servers: list[subprocess.Popen] = []   # serve()'s HTTP servers
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -481,6 +486,18 @@ class Machine:
             policy = r / "usr/sbin/policy-rc.d"
             policy.write_text("#!/bin/sh\n# install tests: services may start\nexit 0\n")
             policy.chmod(0o755)
+
+    def drop_local_repo(self) -> None:
+        """Take away /srv/repo, its ``[trusted=yes]`` source and apt's lists of it.
+
+        The packages under test must then come from a source the test adds, as
+        on a host (a signed repository: see serve()); Debian's packages stay in
+        the apt cache that download() filled.
+        """
+        (self.root / "etc/apt/sources.list.d/local-repo.list").unlink()
+        shutil.rmtree(self.root / "srv/repo")
+        for lists in (self.root / "var/lib/apt/lists").glob("_srv_repo_*"):
+            lists.unlink()
 
     def download(self, packages) -> None:
         """``apt-get update`` and ``apt-get install --download-only`` PACKAGES, with network.
@@ -623,6 +640,7 @@ class Machine:
 
     def shutdown(self) -> None:
         """Kill PID 1 (and so every process in the machine), then delete the root."""
+        self._stop_servers()
         if self._unshare is not None:
             if self.pid:
                 with contextlib.suppress(ProcessLookupError):
@@ -740,6 +758,33 @@ class Machine:
         args = {"host": host, "port": port, "timeout": timeout, "half_close": half_close,
                 "data": base64.b64encode(data).decode()}
         return base64.b64decode(self._host_python_in_net(_RAW_CLIENT, args, timeout))
+
+    def serve(self, directory: Path | str) -> str:
+        """Serve the host's DIRECTORY over HTTP on 127.0.0.1 inside the machine; return its URL.
+
+        A ``python3 -m http.server`` in the machine's network namespace alone
+        (the files stay the host's, as on another server), on a port it picks
+        itself: the web server an apt repository is published on. It stops
+        with the machine.
+        """
+        server = subprocess.Popen(
+            self._nsenter("--net") + [HOST_PYTHON, "-I", "-u", "-m", "http.server", "--bind", "127.0.0.1",
+                                      "--directory", str(directory), "0"],
+            env=CLEAN_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self._servers.append(server)
+        line = server.stdout.readline().decode(errors="replace")   # "Serving HTTP on 127.0.0.1 port N ..."
+        port = re.search(r" port (\d+) ", line)
+        if not port:
+            raise AssertionError(f"the HTTP server for {directory} did not start: {line!r}")
+        return f"http://127.0.0.1:{port[1]}"
+
+    def _stop_servers(self) -> None:
+        for server in self._servers:
+            server.kill()
+            server.wait()
+            server.stdout.close()
+        self._servers.clear()
 
     def proc(self) -> Path:
         """The machine's /proc as seen from the host (through its init's mount namespace)."""
@@ -878,6 +923,7 @@ class SystemdMachine(Machine):
 
     def poweroff(self, timeout=60) -> None:
         """Shut the container's systemd down cleanly (as `systemctl poweroff`), then tidy the host."""
+        self._stop_servers()
         if self._nspawn is None:
             return
         if self.pid:
