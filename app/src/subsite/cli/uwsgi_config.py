@@ -24,13 +24,17 @@ import stat
 import sys
 from pathlib import Path
 
-from .. import layout, nginx, services, settings
+from .. import layout, nginx, postgres, services, settings
 
 # What uWSGI mounts; SCRIPT_NAME is the prefix thanks to manage-script-name.
 MOUNT = "[uwsgi]\nmount = {prefix}=subsite.wsgi:application\n"
 # Another socket from the settings, which nginx's upstream names. uWSGI listens
 # on Debian's default (layout.UWSGI_SOCKET) in any case.
 SOCKET = "socket = {socket}\n"
+# With PostgreSQL: the mule that follows the board's generation written by other hosts.
+MULE = "mule = {program}\n"
+# Its program, by path (uWSGI runs it as a file); not imported here, which would load the app.
+POLLER = Path(__file__).resolve().parent.parent / "poller.py"
 # A refusal: uWSGI exits non-zero before it serves.
 ABORT = "[uwsgi]\nexec-asap = /bin/false\n"
 # Debian's init script names the app it starts in uWSGI's environment.
@@ -106,7 +110,7 @@ def run(args):
             print(ABORT, end="")
         return 1
     if not args.apply:
-        print(config(values.prefix, values.socket), end="")
+        print(config(values.prefix, values.socket, values.database), end="")
     return 0
 
 
@@ -206,9 +210,12 @@ def _gid(group):
         return 0
 
 
-def config(prefix, socket):
-    """uWSGI's configuration: the mount, and ``socket`` when it is not Debian's default."""
+def config(prefix, socket, database=layout.DATABASE_FILE):
+    """uWSGI's configuration: the mount, ``socket`` when it is not Debian's default, and with a
+    PostgreSQL ``database`` the poller's mule."""
     extra = SOCKET.format(socket=socket) if socket != str(layout.UWSGI_SOCKET) else ""
+    if postgres.is_url(database):
+        extra += MULE.format(program=POLLER)
     return MOUNT.format(prefix=prefix) + extra
 
 
@@ -229,5 +236,5 @@ def reload_as_user(args):
     elif wanted is not None and wanted != applied:
         tell_admin(f"warning: the settings say prefix {wanted!r} but {applied!r} stays in force "
                    "until: service uwsgi restart")
-    print(config(applied, values.socket), end="")
+    print(config(applied, values.socket, values.database), end="")
     return 0
