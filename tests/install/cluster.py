@@ -5,7 +5,9 @@ them share one network namespace (a Network), each on its own loopback
 address, so they reach each other as separate hosts would and nothing else
 is reachable. Their configuration is put in place before the packages are
 installed, as configuration management does, and dpkg keeps it
-(--force-confold): each host's nginx listens on its own address only.
+(--force-confold): each host's nginx listens on its own address only. The app
+hosts install subsite with apt from a signed repository (scripts/publish),
+served over HTTP in the same namespace, with its key in /etc/apt/keyrings.
 
     balancer  127.0.0.10  HAProxy, from the package's example configuration
     app1      127.0.0.11  subsite (nginx, uWSGI)
@@ -15,13 +17,18 @@ installed, as configuration management does, and dpkg keeps it
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from machine import CLEAN_ENV, REPO_DIR, Machine
+from machine import CLEAN_ENV, HOST_PYTHON, REPO_DIR, Machine, serve_http, sh
 
 sys.path.insert(0, str(REPO_DIR / "scripts"))
 import rolling  # noqa: E402
@@ -59,6 +66,15 @@ class Network:
         self.proc.stdout.close()
 
 
+def publish_tool():
+    """scripts/publish as a module (its file names and the commands it tells hosts to run)."""
+    script = REPO_DIR / "scripts" / "publish"
+    loader = importlib.machinery.SourceFileLoader("publish", str(script))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
+    loader.exec_module(module)
+    return module
+
+
 def nginx_site(address, name, text):
     """Debian's site file TEXT (default or subsite) listening on ADDRESS:80 only, also for NAME."""
     text = re.sub(r"^(\s*)listen \[::\]:80[^;]*;\n", "", text, flags=re.M)
@@ -90,6 +106,8 @@ class Cluster:
         self.debs, self.suite = debs, suite
         self.network = Network()
         self.hosts: dict[str, Machine] = {}
+        self.repository = Path(tempfile.mkdtemp(prefix="subsite-cluster-repo-"))
+        self._server, self.repository_url = serve_http(self.network.pid, self.repository)
 
     def __enter__(self):
         return self
@@ -100,7 +118,27 @@ class Cluster:
     def close(self):
         for host in self.hosts.values():
             host.shutdown()
+        self._server.kill()
+        self._server.wait()
+        self._server.stdout.close()
         self.network.close()
+        shutil.rmtree(self.repository, ignore_errors=True)
+
+    def publish(self, debs):
+        """Publish DEBS to the cluster's signed repository (scripts/publish: its test key)."""
+        sh([HOST_PYTHON, str(REPO_DIR / "scripts" / "publish"), "--debs", *map(str, debs),
+            "--out", str(self.repository / "apt"), "--url", f"{self.repository_url}/apt/repo"])
+
+    def use_repository(self, m):
+        """Make the signed repository MACHINE's only source of subsite, as an admin sets a host up."""
+        tool = publish_tool()
+        m.drop_local_repo()
+        (m.root / "etc/apt/keyrings").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.repository / "apt" / tool.KEYRING, m.root / "etc/apt/keyrings" / tool.KEYRING)
+        shutil.copy2(self.repository / "apt" / self.suite / tool.SOURCES,
+                     m.root / "etc/apt/sources.list.d" / tool.SOURCES)
+        # (Debian's mirror is out of reach: its lists stay those of the download cache.)
+        m.run("apt-get update -q -o Acquire::Retries=0", timeout=120)
 
     def machine(self, name, download):
         """A new Machine NAME in the network, with DOWNLOAD's packages in its apt cache."""
@@ -121,9 +159,8 @@ class Cluster:
         db.run(f"echo \"listen_addresses = '{DATABASE_HOST}'\" >> {conf}/postgresql.conf && "
                f"echo 'host {DB_NAME} {DB_USER} 127.0.0.0/8 scram-sha-256' >> {conf}/pg_hba.conf && "
                "service postgresql restart")
-        sql = (f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'; "
-               f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};")
-        db.run(f"su postgres -c {shlex.quote(f'psql -q -v ON_ERROR_STOP=1 -c {shlex.quote(sql)}')}")
+        for sql in (f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"):
+            db.run(f"su postgres -c {shlex.quote(f'psql -q -v ON_ERROR_STOP=1 -c {shlex.quote(sql)}')}")
         return db
 
     @property
@@ -133,10 +170,11 @@ class Cluster:
     # ---- app hosts -----------------------------------------------------------
 
     def app_host(self, name, settings="", secrets=None, package="subsite"):
-        """An app host: its nginx sites on its own address, SETTINGS added to the
-        settings file, SECRETS ({file name: text}) in /etc/subsite, then subsite installed."""
+        """An app host: its nginx sites on its own address, SETTINGS added to the settings
+        file, SECRETS ({file name: (text, owner, mode)}) in /etc/subsite, then PACKAGE installed."""
         address = APP_HOSTS[name]
         m = self.machine(name, ["subsite"])
+        self.use_repository(m)
         host_etc = m.root / "etc"
         base = REPO_DIR / "nginx/sites-available/subsite"
         (host_etc / "nginx/sites-available").mkdir(parents=True, exist_ok=True)
@@ -145,15 +183,41 @@ class Cluster:
         etc = host_etc / "subsite"
         etc.mkdir(mode=0o755, exist_ok=True)
         (etc / "subsite.ini").write_text(f"[subsite]\nprefix = {PREFIX}\ntrusted-proxies = 1\n{settings}")
-        for file, text in (secrets or {}).items():
+        for file, (text, owner, mode) in (secrets or {}).items():
             (etc / file).write_text(text)
-            m.run(f"chown root:www-data /etc/subsite/{file} && chmod 0640 /etc/subsite/{file}")
+            m.run(f"chown {owner} /etc/subsite/{file} && chmod {mode:o} /etc/subsite/{file}")
         m.run(f"apt-get install -q -y {APT_KEEP} {package}", timeout=600)
         # nginx's postinst does not start nginx while anything listens on port 80,
         # which another host in this shared namespace does: start it here.
         m.run("service nginx status >/dev/null || service nginx start")
-        m.wait_http(f"http://{address}{PREFIX}/_health", headers={"Host": PUBLIC_NAME}, timeout=30)
         return m
+
+    def wait_healthy(self, name, timeout=30):
+        address = APP_HOSTS[name]
+        return self.hosts[name].wait_http(f"http://{address}{PREFIX}/_health", headers={"Host": PUBLIC_NAME},
+                                          timeout=timeout)
+
+    def shared_app_hosts(self, password):
+        """Every app host on the database host's PostgreSQL, with one secret key and admin password.
+
+        The first host's install makes the secret key; `subsite migrate` makes
+        the schema and `subsite password` the admin's password there; the
+        other hosts get both files before their install, as configuration
+        management would put them.
+        """
+        settings = f"database = {self.database_url}\n"
+        pgpass = (f"{DATABASE_HOST}:5432:{DB_NAME}:{DB_USER}:{DB_PASSWORD}\n", "www-data:www-data", 0o600)
+        first, *others = APP_HOSTS
+        m = self.app_host(first, settings, {"pgpass": pgpass})
+        m.run("subsite migrate")
+        m.run("subsite password", input=password + "\n")
+        m.run("service uwsgi restart")
+        self.wait_healthy(first)
+        shared = {name: (m.run(f"cat /etc/subsite/{name}").stdout, "root:www-data", 0o640)
+                  for name in ("secret-key", "admin-password")}
+        for name in others:
+            self.app_host(name, settings, {"pgpass": pgpass, **shared})
+            self.wait_healthy(name)
 
     # ---- the balancer --------------------------------------------------------
 

@@ -363,6 +363,26 @@ class Response:
 _URL = re.compile(r"^(?:http://(?P<netloc>[^/?#]*))?(?P<target>.*)$", re.S)
 
 
+def serve_http(pid: int, directory: Path | str) -> tuple[subprocess.Popen, str]:
+    """Serve the host's DIRECTORY over HTTP on 127.0.0.1 in the network namespace of host process PID.
+
+    A ``python3 -m http.server`` in that namespace alone (the files stay the
+    host's, as on another server), on a port it picks itself. Returns the
+    server process (kill it when done) and its URL.
+    """
+    server = subprocess.Popen(
+        ["nsenter", "--net", "--target", str(pid), HOST_PYTHON, "-I", "-u", "-m", "http.server",
+         "--bind", "127.0.0.1", "--directory", str(directory), "0"],
+        env=CLEAN_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    line = server.stdout.readline().decode(errors="replace")   # "Serving HTTP on 127.0.0.1 port N ..."
+    port = re.search(r" port (\d+) ", line)
+    if not port:
+        server.kill()
+        raise AssertionError(f"the HTTP server for {directory} did not start: {line!r}")
+    return server, f"http://127.0.0.1:{port[1]}"
+
+
 class Machine:
     """A Debian root in a temp dir that can be booted into its own namespaces.
 
@@ -762,22 +782,12 @@ class Machine:
     def serve(self, directory: Path | str) -> str:
         """Serve the host's DIRECTORY over HTTP on 127.0.0.1 inside the machine; return its URL.
 
-        A ``python3 -m http.server`` in the machine's network namespace alone
-        (the files stay the host's, as on another server), on a port it picks
-        itself: the web server an apt repository is published on. It stops
-        with the machine.
+        The web server an apt repository is published on (serve_http); it
+        stops with the machine.
         """
-        server = subprocess.Popen(
-            self._nsenter("--net") + [HOST_PYTHON, "-I", "-u", "-m", "http.server", "--bind", "127.0.0.1",
-                                      "--directory", str(directory), "0"],
-            env=CLEAN_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+        server, url = serve_http(self._need_pid(), directory)
         self._servers.append(server)
-        line = server.stdout.readline().decode(errors="replace")   # "Serving HTTP on 127.0.0.1 port N ..."
-        port = re.search(r" port (\d+) ", line)
-        if not port:
-            raise AssertionError(f"the HTTP server for {directory} did not start: {line!r}")
-        return f"http://127.0.0.1:{port[1]}"
+        return url
 
     def _stop_servers(self) -> None:
         for server in self._servers:

@@ -1,14 +1,18 @@
 """Several app hosts behind HAProxy (cluster.py): the balancer's example configuration,
 routing around a host whose app was killed, and the rolling upgrade (scripts/roll).
 
-One cluster for the module, on bookworm without systemd: a balancer and two app
-hosts in one network namespace. Load goes through the balancer, as the public's.
+One cluster for the module, on bookworm without systemd: a balancer, two app
+hosts and a PostgreSQL host in one network namespace. Load goes through the
+balancer, as the public's.
 """
+
+import time
 
 import pytest
 
 import cluster
 import soak
+from browser import Browser
 from conftest import require_namespaces, suite_debs
 
 HEALTH = f"{cluster.PREFIX}/_health"
@@ -16,6 +20,7 @@ PUBLIC = {"Host": cluster.PUBLIC_NAME}
 # Reads through the balancer, as the public sends them.
 READS = {"mode": "load", "prefix": cluster.PREFIX, "host": cluster.BALANCER,
          "host_header": cluster.PUBLIC_NAME, "connections": 8}
+PASSWORD = "cluster admin password"
 KILL_UWSGI = ('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = uwsgi ] '
               '&& kill -9 "${p#/proc/}"; done; true')
 
@@ -24,20 +29,42 @@ KILL_UWSGI = ('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = uwsgi 
 def hosts():
     require_namespaces()
     with cluster.Cluster(suite_debs("bookworm")) as c:
-        for name in cluster.APP_HOSTS:
-            c.app_host(name)
+        c.publish(suite_debs("bookworm"))
+        c.database()
+        c.shared_app_hosts(PASSWORD)
         c.balancer()
         c.wait_states({name: "UP" for name in cluster.APP_HOSTS})
         yield c
 
 
-def load_through_balancer(c, **spec):
-    """Start loadgen in the cluster's network (it runs on the host, in the balancer's namespace)."""
-    return soak.Site(c.hosts["balancer"], prefix=cluster.PREFIX).start(**{**READS, **spec})
+def browser_on(c, name, browser=None):
+    """A Browser talking to app host NAME directly (under the public name); BROWSER's cookies move along."""
+    host = c.hosts[name]
+    moved = Browser(host, origin=f"http://{cluster.APP_HOSTS[name]}", headers=PUBLIC)
+    if browser is not None:
+        moved.cookies = browser.cookies
+    return moved
+
+
+def load_through_balancer(c, admin=None, **spec):
+    """Start loadgen in the cluster's network (it runs on the host, in the balancer's namespace);
+    its writes (write_share) go with the session of ADMIN, a logged-in Browser."""
+    site = soak.Site(c.hosts["balancer"], prefix=cluster.PREFIX)
+    site.browser = admin
+    return site.start(**{**READS, **spec})
 
 
 def finish(c, proc):
     return soak.Site(c.hosts["balancer"], prefix=cluster.PREFIX).finish(proc)
+
+
+def test_every_app_host_installed_subsite_from_the_signed_repository(hosts):
+    for name in cluster.APP_HOSTS:
+        m = hosts.hosts[name]
+        policy = m.run("apt-cache policy subsite").stdout
+        assert f"{hosts.repository_url}/apt/repo bookworm/main" in policy, policy
+        assert "/srv/repo" not in policy and "trusted=yes" not in m.run("cat /etc/apt/sources.list.d/*").stdout
+        assert m.run("stat -c '%U %a' /etc/subsite/pgpass").stdout.strip() == "www-data 600"
 
 
 def test_the_balancer_sends_requests_to_every_host(hosts):
@@ -49,6 +76,68 @@ def test_the_balancer_sends_requests_to_every_host(hosts):
     assert all(counts[name] >= 2 for name in cluster.APP_HOSTS), counts
     page = lb.http("GET", f"http://{cluster.BALANCER}{cluster.PREFIX}/", headers=PUBLIC)
     assert page.status == 200 and f'href="{cluster.PREFIX}/static/' in page.text
+
+
+def test_a_login_through_one_host_holds_on_the_other_and_a_logout_ends_it_on_both(hosts):
+    admin = f"{cluster.PREFIX}/admin/"
+    on_app1 = browser_on(hosts, "app1")
+    assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
+    on_app2 = browser_on(hosts, "app2", on_app1)
+    assert on_app2.get(admin).status == 200, "one secret key and one database: the session holds"
+    assert on_app2.logout(cluster.PREFIX).status in (302, 303)
+    for name in cluster.APP_HOSTS:
+        page = browser_on(hosts, name, on_app1).get(admin)
+        assert page.status in (302, 303) and "/admin/login" in page.headers["Location"], name
+
+
+def test_a_post_through_one_host_is_shown_by_the_other_within_a_second(hosts):
+    front = f"{cluster.PREFIX}/"
+    on_app2 = browser_on(hosts, "app2")
+    for _ in range(2):                          # app2's page cache holds the front page
+        assert on_app2.get(front).status == 200
+    on_app1 = browser_on(hosts, "app1")
+    assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
+    title = f"Through app1 {time.monotonic_ns()}"
+    form = {"csrf_token": on_app1.csrf(f"{cluster.PREFIX}/admin/posts/new"), "title": title, "body": "Hello"}
+    assert on_app1.post(f"{cluster.PREFIX}/admin/posts/new", form).status == 303
+    written = time.monotonic()
+    while title not in on_app2.get(front).text:
+        assert time.monotonic() - written < 1.0, "app2 still shows its cached front page after 1 s"
+        time.sleep(0.05)
+
+
+def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(hosts):
+    on_app1 = browser_on(hosts, "app1")
+    assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
+    load = load_through_balancer(hosts, on_app1, duration=12, write_share=0.2, tag="pg-restart", timeout=15)
+    time.sleep(3)
+    db = hosts.hosts["db"]
+    postmaster = "head -1 /var/lib/postgresql/*/main/postmaster.pid"
+    before = db.run(postmaster).stdout
+    db.run("service postgresql restart")
+    assert db.run(postmaster).stdout != before, "PostgreSQL was restarted"
+    result = finish(hosts, load)
+    figures = soak.load_figures(result)
+    print("postgresql restarted under load:", figures)
+    # Requests during the restart may fail, with a page and at once: never a hang past 10 s.
+    assert result["latency_ms"]["max"] < 10_000, figures
+    assert sum(result["errors"].values()) == 0, figures
+    assert result["classes"].get("2xx", 0) > 100 and result["created"], figures
+    # The apps reconnected by themselves, and every acknowledged write is there.
+    for name in cluster.APP_HOSTS:
+        hosts.wait_healthy(name, timeout=15)
+    listed = soak.Site(hosts.hosts["app1"], prefix=cluster.PREFIX)
+    listed.machine.http = _public(listed.machine.http, cluster.APP_HOSTS["app1"])
+    missing = listed.missing(result["created"])
+    assert missing == [], f"acknowledged writes lost: {missing[:5]}"
+
+
+def _public(http, address):
+    """MACHINE.http sending localhost URLs to ADDRESS under the public name (soak.Site asks localhost)."""
+    def request(method, url, headers=None, **kwargs):
+        return http(method, url.replace("http://localhost", f"http://{address}"), headers={**PUBLIC, **(headers or {})},
+                    **kwargs)
+    return request
 
 
 def test_a_host_whose_app_was_killed_is_routed_around_and_comes_back(hosts):

@@ -113,3 +113,11 @@ def test_uploads_through_a_link_into_a_system_directory_are_refused(tmp_path, mo
     link.symlink_to("/etc")
     with pytest.raises(common.Refused, match="it leads to /etc"):
         setup.prepare_uploads_dir(link)
+
+
+@pytest.mark.parametrize("found, refreshed", [(None, True), ("libpq.so.5", False)])
+def test_the_linker_cache_is_refreshed_when_libpq_cannot_be_found_by_name(found, refreshed):
+    # A libpq5 installed in this apt run: not in the cache before libc-bin's trigger.
+    ran = []
+    setup.find_libpq(find=lambda name: found, run=lambda cmd, check: ran.append(cmd))
+    assert ran == ([["ldconfig"]] if refreshed else [])

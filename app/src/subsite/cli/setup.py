@@ -6,9 +6,11 @@ enable_app), tests nginx's configuration before every reload, and (re)starts
 the app.
 """
 
+import ctypes.util
 import os
 import pwd
 import shutil
+import subprocess
 from pathlib import Path
 
 from .. import layout, nginx, prefix, services, settings
@@ -170,7 +172,21 @@ def take_over_from_init_script():
     return ok, output
 
 
+def find_libpq(find=ctypes.util.find_library, run=subprocess.run):
+    """Make sure libpq (a dependency, for PostgreSQL) can be found by name, as psycopg looks for it.
+
+    psycopg finds libpq through the dynamic linker's cache. A libpq5
+    installed in the same apt run as this package enters that cache only when
+    libc-bin's trigger runs, after this postinst; so the cache is brought up
+    to date here (ldconfig, what the trigger runs) before the settings, which
+    may name a PostgreSQL database, are read and the app starts.
+    """
+    if find("pq") is None:
+        run(["ldconfig"], check=False)
+
+
 def run(args):
+    find_libpq()
     wanted = None
     if args.prefix is not None:
         try:
