@@ -1,9 +1,11 @@
 """Upgrade the app hosts behind HAProxy one at a time, with no failed request.
 
 For each host in turn: drain it at the balancer (no new requests; those it
-has finish), wait until it holds no request, upgrade subsite on it with apt,
-put it back, and wait until HAProxy's own health check (<prefix>/_health)
-finds it up before the next host is touched. A host that does not come back
+has finish), wait until it holds no request, upgrade subsite on it with apt
+(then `subsite migrate`: the first host migrates a shared PostgreSQL
+database, which older releases keep serving while its migrations are
+additive), put it back, and wait until HAProxy's own health check
+(<prefix>/_health) finds it up before the next host is touched. A host that does not come back
 stops the roll, with the other hosts still serving.
 
 Commands reach the hosts through a command prefix that takes one shell
@@ -12,7 +14,7 @@ command as its last argument, ssh by default:
     scripts/roll --balancer lb.example app1=app1.example app2=app2.example
 
 runs `ssh root@lb.example 'echo ... | socat stdio /run/haproxy/admin.sock'`
-and `ssh root@app1.example 'apt-get update && apt-get install -y subsite'`.
+and `ssh root@app1.example '... apt-get install -y subsite && subsite migrate && subsite setup'`.
 The names before "=" are HAProxy's server names (debian/examples/haproxy.cfg).
 Exit status: 0 every host upgraded, 1 a host failed (the roll stopped there),
 2 bad arguments.
@@ -26,8 +28,12 @@ import time
 
 BACKEND = "subsite"
 SOCKET = "/run/haproxy/admin.sock"
-UPGRADE = ("DEBIAN_FRONTEND=noninteractive apt-get update -q && "
-           "DEBIAN_FRONTEND=noninteractive apt-get install -q -y subsite")
+# On each host: the new release; the schema it needs (the first host migrates
+# the shared database, the others find it done); then the app started again
+# (`subsite setup`, what the postinst runs: the first host's app could not
+# start before the migration).
+UPGRADE = ("export DEBIAN_FRONTEND=noninteractive && apt-get update -q && apt-get install -q -y subsite && "
+           "subsite migrate && subsite setup")
 
 
 class RollError(RuntimeError):

@@ -12,7 +12,7 @@ import pytest
 
 import cluster
 import soak
-from browser import Browser
+from browser import Browser, png_bytes
 from conftest import require_namespaces, suite_debs
 
 HEALTH = f"{cluster.PREFIX}/_health"
@@ -106,6 +106,28 @@ def test_a_post_through_one_host_is_shown_by_the_other_within_a_second(hosts):
         time.sleep(0.05)
 
 
+def test_an_image_posted_through_one_host_is_sent_by_the_others_nginx(hosts):
+    on_app1 = browser_on(hosts, "app1")
+    assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
+    image = png_bytes()
+    form = {"csrf_token": on_app1.csrf(f"{cluster.PREFIX}/admin/posts/new"), "title": "With an image", "body": "b"}
+    files = {"image": ("a.png", image, "image/png")}
+    assert on_app1.post(f"{cluster.PREFIX}/admin/posts/new", form, files=files).status == 303
+    post = on_app1.get(f"{cluster.PREFIX}/api/posts").json()[0]
+    url = post["image"]
+    assert url.startswith(f"{cluster.PREFIX}/uploads/"), post
+    on_app2 = browser_on(hosts, "app2")
+    for _ in range(2):      # the first from the database through the app; then app2's own copy
+        answer = on_app2.get(url)
+        assert answer.status == 200 and answer.body == image
+        # Sent by nginx: its headers for the files it serves, not the app's.
+        assert answer.headers["Content-Type"] == "image/png"
+        assert answer.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'; sandbox"
+    name = url.rsplit("/", 1)[1]
+    assert hosts.hosts["app2"].run(f"stat -c '%U %a' /var/lib/subsite/uploads/{name}").stdout.strip() == \
+        "www-data 644"
+
+
 def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(hosts):
     on_app1 = browser_on(hosts, "app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
@@ -146,6 +168,7 @@ def test_a_host_whose_app_was_killed_is_routed_around_and_comes_back(hosts):
     app1.run("sleep 2; " + KILL_UWSGI)
     hosts.wait_states({"app1": "DOWN"}, timeout=10)
     result = finish(hosts, load)
+    print("every uWSGI process of app1 killed under load:", soak.load_figures(result))
     # GETs that reached app1's nginx as its app died are sent to app2 (retry-on 502).
     assert soak.failed(result) <= READS["connections"], soak.load_figures(result)
     assert result["requests"] > 100, soak.load_figures(result)
@@ -160,9 +183,13 @@ def test_rolling_upgrade_fails_no_request(hosts):
     load = load_through_balancer(hosts, duration=3600)
     try:
         steps = []
-        # The same version again (the only one here): the package's upgrade path
-        # (prerm, postinst: nginx reload, app restart) with the host drained.
-        cluster.rolling.roll(socket, runs, upgrade="apt-get install -q -y --reinstall subsite", log=steps.append)
+        # The same version again (the only one here), from the signed repository:
+        # the package's upgrade path (prerm, postinst: nginx reload, app restart),
+        # the migration step and the restart, with the host drained.
+        upgrade = cluster.rolling.UPGRADE.replace("apt-get update -q", "apt-get update -q -o Acquire::Retries=0")
+        upgrade = upgrade.replace("install -q -y subsite", "install -q -y --reinstall subsite")
+        assert upgrade != cluster.rolling.UPGRADE
+        cluster.rolling.roll(socket, runs, upgrade=upgrade, log=steps.append)
     finally:
         load.terminate()
         result = finish(hosts, load)

@@ -108,7 +108,8 @@ def serves_the_data(m):
 
 def test_the_first_release_installs_and_holds_data_beside_another_app(box):
     # The package's dependencies first: purge leaves them, and only them, installed.
-    box.run(f"{APT} nginx uwsgi uwsgi-plugin-python3 "
+    # (libpq5: this release's PostgreSQL driver loads it.)
+    box.run(f"{APT} nginx uwsgi uwsgi-plugin-python3 libpq5 "
             f"{python_minimal(box.suite).removesuffix('-minimal')}")
     add_neighbour(box)
     State.neighbour = neighbour(box)

@@ -156,3 +156,22 @@ def test_backup_and_restore_name_pg_dump_on_postgresql(settings_with, pg_url, tm
     err = capsys.readouterr().err
     assert "pg_dump" in err and "Nothing was done" in err
     assert not (tmp_path / "new.db").exists()
+
+
+def test_migrate_to_puts_the_images_in_the_database_for_every_host(settings_with, tmp_path, pg_url, capsys,
+                                                                   monkeypatch):
+    uploads_dir = tmp_path / "uploads"
+    uploads_dir.mkdir()
+    name, gone = "ab" * 16 + ".png", "cd" * 16 + ".gif"
+    (uploads_dir / name).write_bytes(b"\x89PNG\r\n\x1a\nbytes")
+    path = settings_with(tmp_path / "subsite.db")
+    layout.SETTINGS_FILE.write_text(layout.SETTINGS_FILE.read_text() + f"uploads = {uploads_dir}\n")
+    with closing(db.connect(path)) as conn, conn:
+        conn.executemany("INSERT INTO posts (title, body, image) VALUES (?, ?, ?)",
+                         [("a", "b", name), ("again", "b", name), ("lost", "b", gone), ("none", "b", None)])
+    assert main(["migrate-to", pg_url]) == 0
+    out = capsys.readouterr().out
+    assert "1 images were copied into it too" in out and f"not copied: {gone}" in out
+    with closing(postgres.connect(pg_url)) as conn:
+        rows = conn.execute("SELECT name, data FROM uploads").fetchall()
+    assert [(row[0], bytes(row[1])) for row in rows] == [(name, b"\x89PNG\r\n\x1a\nbytes")]

@@ -147,13 +147,14 @@ def test_postgresql_is_migrated_from_nothing(empty_pg_url):
 
 @pytest.mark.parametrize(("found", "migrates_itself", "refused"), [
     (State(LATEST), False, None),
-    (State(LATEST - 1), False, "is at schema version 3 and this release of subsite needs version 4: run 'subsite "
-                               "migrate'"),
+    (State(LATEST - 1), False,
+     f"is at schema version {LATEST - 1} and this release of subsite needs version {LATEST}: run 'subsite migrate'"),
     (State(0), False, "run 'subsite migrate'"),
     (State(LATEST - 1), True, None),                     # SQLite: the caller migrates it
     (State(LATEST + 2, ((LATEST + 1, "a table", True), (LATEST + 2, "an index", True))), False, None),
     (State(LATEST + 2, ((LATEST + 1, "a table", True), (LATEST + 2, "drop a column", False))), False,
-     "its migration 6 (drop a column) cannot be used by this release (which knows versions up to 4): upgrade"),
+     f"its migration {LATEST + 2} (drop a column) cannot be used by this release (which knows versions up to {LATEST}): "
+     "upgrade"),
     (State(LATEST + 1, ((LATEST + 1, "rename", False),)), True, "upgrade subsite on this host"),
 ])
 def test_which_databases_a_release_may_use(found, migrates_itself, refused):

@@ -324,3 +324,17 @@ def test_the_cache_parts_must_be_roots_alone(generated):
         assert part in nginx.generated_files()
     generated.NGINX_CACHE_HTTP_FILE.chmod(0o666)
     assert "cache.conf is writable by others" in nginx.trust_problem()
+
+
+def test_with_postgresql_a_missing_image_is_fetched_by_the_app_then_sent_by_nginx():
+    shared = nginx.render(Settings(database="postgresql://subsite@db.example/subsite"))
+    uploads = [block for block in shared.split("location ") if "/uploads/ {" in block.split("\n")[0]]
+    assert len(uploads) == 2, "the frontend's and the admin's"
+    assert all("    error_page 404 = @subsite_upload;\n" in block for block in uploads)
+    fetch = shared.split("location @subsite_upload {\n", 1)[1].split("\n}\n", 1)[0]
+    assert "    rewrite ^.*/uploads/([^/]*)$ /subsite/_upload/$1 break;" in fetch.splitlines()
+    assert f"uwsgi_pass {nginx.upstream_name(Settings())};" in fetch and "uwsgi_param PATH_INFO $document_uri;" in fetch
+    assert "uwsgi_cache" not in fetch, "never kept by the page cache"
+    # One host (SQLite): nginx sends its files itself, and nothing else.
+    alone = nginx.render(Settings())
+    assert "error_page" not in alone and "@subsite_upload" not in alone

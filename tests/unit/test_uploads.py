@@ -131,3 +131,57 @@ def test_stored_file_is_not_world_writable(client, token, config):
         os.umask(old)
     [path] = stored(config)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+# ---- with PostgreSQL: the images of every host -------------------------------------------------
+
+@pytest.fixture
+def two_hosts(make_client, config, pg_url, tmp_path):
+    """Clients of two hosts sharing one PostgreSQL database, each with its own uploads directory."""
+    from support import AuthActions
+
+    hosts = {}
+    for name in ("a", "b"):
+        uploads_dir = tmp_path / f"uploads-{name}"
+        client = make_client(DATABASE=pg_url, UPLOADS_DIR=str(uploads_dir))
+        AuthActions(client).login()
+        hosts[name] = (client, uploads_dir, AuthActions(client).token())
+    return hosts
+
+
+def test_an_image_taken_by_one_host_is_copied_by_another_and_sent_by_nginx(two_hosts, prefix):
+    (a, a_dir, token), (b, b_dir, _) = two_hosts["a"], two_hosts["b"]
+    assert upload(a, token, PNG).status_code == 303
+    [name] = [p.name for p in a_dir.iterdir()]
+    assert not b_dir.exists(), "host b has not seen it yet"
+    # nginx on host b finds no file and passes the request on (error_page 404 -> @subsite_upload).
+    fetched = b.get(f"/_upload/{name}")
+    assert fetched.status_code == 200 and fetched.data == b""
+    assert fetched.headers["X-Accel-Redirect"] == f"{prefix}/uploads/{name}", "nginx sends the file"
+    assert "Content-Type" not in fetched.headers, "nginx would keep it: the file's type is nginx's"
+    copy = b_dir / name
+    assert copy.read_bytes() == PNG and stat.S_IMODE(copy.stat().st_mode) == 0o644
+
+
+def test_a_removed_image_is_gone_for_every_host(two_hosts):
+    (a, a_dir, token), (b, _, _) = two_hosts["a"], two_hosts["b"]
+    assert upload(a, token, GIF).status_code == 303
+    [name] = [p.name for p in a_dir.iterdir()]
+    post_id = a.get("/api/posts").json[0]["id"]
+    assert a.post(f"/admin/posts/{post_id}/delete", data={"csrf_token": token}).status_code == 303
+    assert not (a_dir / name).exists()
+    assert b.get(f"/_upload/{name}").status_code == 404, "the database's copy went with it"
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "x.png", "0" * 32 + ".svg", "0" * 32 + ".png"])
+def test_only_names_the_app_made_and_the_database_holds_are_fetched(two_hosts, name):
+    b, b_dir, _ = two_hosts["b"]
+    assert b.get(f"/_upload/{name}").status_code == 404
+    assert not b_dir.exists()
+
+
+def test_an_sqlite_host_keeps_no_image_in_the_database(client, auth, config):
+    auth.login()
+    assert upload(client, auth.token(), PNG).status_code == 303
+    [path] = stored(config)
+    assert client.get(f"/_upload/{path.name}").status_code == 404, "one host: nginx sends its files itself"

@@ -191,3 +191,30 @@ def update_post(post_id, title, body, image):
 def delete_post(post_id):
     """Delete a post."""
     _change("DELETE FROM posts WHERE id = ?", (post_id,))
+
+
+def shares_uploads():
+    """Tell whether images are kept in the database too: with PostgreSQL, for the other hosts."""
+    return postgres.is_url(current_app.config["DATABASE"])
+
+
+def store_upload(name, data):
+    """Keep the image ``name`` (its bytes ``data``) in the database, for the other hosts."""
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    db = get_db()
+    with db:
+        db.execute("INSERT INTO uploads (name, data, created) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                   (name, data, created))
+
+
+def get_upload(name):
+    """Return the bytes of the image ``name`` kept in the database, or None."""
+    row = get_db().execute("SELECT data FROM uploads WHERE name = ?", (name,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def delete_upload(name):
+    """Forget the image ``name`` in the database."""
+    db = get_db()
+    with db:
+        db.execute("DELETE FROM uploads WHERE name = ?", (name,))

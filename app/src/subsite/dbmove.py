@@ -10,9 +10,11 @@ that name the database without its password.
 
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import dbcopy, generation, migrations, pagecache, postgres, sql
+from .uploads import STORED_NAME
 
 # Posts sent to PostgreSQL in one round of executemany.
 BATCH = 1000
@@ -73,13 +75,14 @@ def migrate(database):
     return {"before": before.version, "after": after, "legacy": before.legacy, "applied": applied}
 
 
-def move(source, target, replace=False):
+def move(source, target, replace=False, uploads_dir=None):
     """Copy the SQLite board ``source`` into the PostgreSQL database ``target``; return what was copied.
 
     The target's schema is made by the migrations; a target holding posts is
     refused unless ``replace``, which deletes them first. Every post keeps its
     id, title, body, image name and created time; the sessions' and the
-    board's generations come along (admin sessions stay logged in); the ids
+    board's generations come along (admin sessions stay logged in), and the
+    posts' images from ``uploads_dir`` (every host then serves them); the ids
     PostgreSQL gives new posts continue after the largest. All of it is one
     transaction, checked (count, largest id, sum of ids) before its commit.
     ``source`` is read in one read transaction, a consistent snapshot while
@@ -91,7 +94,7 @@ def move(source, target, replace=False):
         raise MoveRefused(str(error)) from None
     try:
         with closing(dbcopy.connect(source, "ro")) as origin, closing(postgres.connect(target)) as conn:
-            return _move(origin, conn, source, target, replace)
+            return _move(origin, conn, source, target, replace, uploads_dir)
     except sqlite3.Error as error:
         raise _failed(source, error) from None
     except postgres.PostgresError as error:
@@ -100,7 +103,7 @@ def move(source, target, replace=False):
         raise MoveRefused(f"{error}. Nothing was copied.") from None
 
 
-def _move(origin, conn, source, target, replace):
+def _move(origin, conn, source, target, replace, uploads_dir):
     found = migrations.state(origin)
     if found.version == 0 and not found.legacy:
         raise MoveRefused(f"{source} holds no subsite board. Nothing was copied.")
@@ -120,6 +123,7 @@ def _move(origin, conn, source, target, replace):
         rows = origin.execute(f"SELECT {POST_COLUMNS} FROM posts ORDER BY id")
         while batch := rows.fetchmany(BATCH):
             conn.executemany(f"INSERT INTO posts ({POST_COLUMNS}) VALUES (?, ?, ?, ?, ?)", batch)
+        stored, missing = _copy_images(origin, conn, uploads_dir)
         for table, value in generations.items():
             conn.execute(f"DELETE FROM {table}")
             if value is not None:
@@ -133,7 +137,28 @@ def _move(origin, conn, source, target, replace):
                               f"ids: {copied} against {expected}); it was rolled back. Nothing was copied.")
     origin.rollback()
     return {"posts": expected[0], "last_id": expected[1], "version": found.version, "images": images,
+            "images_stored": stored, "images_missing": missing,
             "generations": [table for table, value in generations.items() if value is not None]}
+
+
+def _copy_images(origin, conn, uploads_dir):
+    """Put the posts' images from ``uploads_dir`` into the target's uploads table; return (stored, missing names)."""
+    conn.execute("DELETE FROM uploads")
+    if uploads_dir is None:
+        return 0, []
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    stored, missing = 0, []
+    for (name,) in origin.execute("SELECT DISTINCT image FROM posts WHERE image IS NOT NULL ORDER BY image"):
+        try:
+            data = (Path(uploads_dir) / name).read_bytes() if STORED_NAME.fullmatch(name) else None
+        except OSError:
+            data = None
+        if data is None:
+            missing.append(name)
+            continue
+        conn.execute("INSERT INTO uploads (name, data, created) VALUES (?, ?, ?)", (name, data, created))
+        stored += 1
+    return stored, missing
 
 
 def _summary(conn):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def write_atomically(path, text, mode=0o644, gid=None):
-    """Replace ``path`` with a file holding ``text``, with ``mode`` (and group ``gid``, if given).
+    """Replace ``path`` with a file holding ``text`` (str, or bytes), with ``mode`` (and group ``gid``, if given).
 
     The temporary file gets a fresh name (mkstemp's O_EXCL), so a link planted
     in the directory is never followed, and the rename replaces a link at
@@ -15,7 +15,7 @@ def write_atomically(path, text, mode=0o644, gid=None):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with open(fd, "w", encoding="utf-8") as handle:
+        with (open(fd, "wb") if isinstance(text, bytes) else open(fd, "w", encoding="utf-8")) as handle:
             handle.write(text)
         if gid is not None:
             os.chown(tmp, 0, gid)

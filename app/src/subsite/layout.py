@@ -77,6 +77,8 @@ NGINX_PIDFILE = Path("/run/nginx.pid")
 HEALTH_PATH = "/_health"
 # The admin app's path under the prefix.
 ADMIN_MOUNT = "/admin"
+# Where nginx passes a request for an image another host took (with PostgreSQL; uploads.py).
+UPLOAD_FETCH_PATH = "/_upload/"
 # The largest request body (an upload) the app takes: Flask's MAX_CONTENT_LENGTH
 # and nginx's client_max_body_size.
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024

@@ -89,6 +89,11 @@ MIGRATIONS = (
     Migration(4, "the board's generation, for nginx's page cache (release 1.1.0)", **_both(
         "CREATE TABLE IF NOT EXISTS board_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)",
     )),
+    # With PostgreSQL, the uploaded images' bytes, which every host copies into
+    # its own uploads directory on the first request for one (uploads.py).
+    Migration(5, "the uploaded images, for every host (release 1.1.0)",
+              sqlite=("CREATE TABLE IF NOT EXISTS uploads (name TEXT PRIMARY KEY, data BLOB NOT NULL, created TEXT)",),
+              postgres=("CREATE TABLE IF NOT EXISTS uploads (name TEXT PRIMARY KEY, data BYTEA NOT NULL, created TEXT)",)),
 )
 # The version this release needs and makes.
 LATEST = MIGRATIONS[-1].number

@@ -20,7 +20,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from . import files, layout, pagecache, services
+from . import files, layout, pagecache, postgres, services
 from .sessions import ADMIN_COOKIE
 
 MARKER = "# subsite-prefix: "
@@ -47,7 +47,7 @@ location ^~ {root}/uploads/ {{
     types {{ image/png png; image/jpeg jpg; image/gif gif; image/webp webp; }}
     default_type application/octet-stream;
     expires 7d;
-{file_headers}}}
+{file_headers}{upload_fallback}}}
 """
 APP = """
 location {prefix}/ {{
@@ -65,9 +65,14 @@ location {prefix}/ {{
     uwsgi_next_upstream error;
     uwsgi_next_upstream_tries 2;
     uwsgi_next_upstream_timeout {retry_window};
-    # Debian's uwsgi_params, except HTTP_HOST: $host drops the port the client
-    # used; $subsite_host_port (conf.d/subsite.conf) puts it back.
-    uwsgi_param QUERY_STRING $query_string;
+{uwsgi_params}    # The public pages' cache (page-cache = yes), generated beside this file.
+    include {cache_location_pattern};
+    # Never from the cache: the admin, the monitoring probe, the test pages.
+{uncached}}}
+"""
+# Debian's uwsgi_params, except HTTP_HOST: $host drops the port the client
+# used; $subsite_host_port (conf.d/subsite.conf) puts it back.
+UWSGI_PARAMS = """    uwsgi_param QUERY_STRING $query_string;
     uwsgi_param REQUEST_METHOD $request_method;
     uwsgi_param CONTENT_TYPE $content_type;
     uwsgi_param CONTENT_LENGTH $content_length;
@@ -82,10 +87,18 @@ location {prefix}/ {{
     uwsgi_param SERVER_PORT $server_port;
     uwsgi_param SERVER_NAME $server_name;
     uwsgi_param HTTP_HOST $host$subsite_host_port;
-    # The public pages' cache (page-cache = yes), generated beside this file.
-    include {cache_location_pattern};
-    # Never from the cache: the admin, the monitoring probe, the test pages.
-{uncached}}}
+"""
+# With PostgreSQL: an image another host took is not in this host's uploads
+# yet; the app copies it there from the database and has nginx send it
+# (uploads.py). error_page does not apply twice: a name the database does not
+# hold either ends in 404.
+UPLOAD_FALLBACK = "    error_page 404 = @{name}_upload;\n"
+FETCH_UPLOAD = """
+# An image another host took: copied from the database by the app, then sent by nginx.
+location @{name}_upload {{
+    rewrite ^.*/uploads/([^/]*)$ {prefix}{fetch_path}$1 break;
+    uwsgi_pass {upstream_name};
+{uwsgi_params}}}
 """
 UNCACHED = """    location {match} {{
         uwsgi_cache off;
@@ -214,6 +227,8 @@ def _values(settings):
         generation_link=pagecache.link_of(settings.database),
         cache_key=cache_key(settings),
         admin_cookie=ADMIN_COOKIE,
+        uwsgi_params=UWSGI_PARAMS,
+        upload_fallback=UPLOAD_FALLBACK.format(name=layout.NAME) if postgres.is_url(settings.database) else "",
     )
 
 
@@ -240,9 +255,12 @@ def render(settings):
     # Both apps (the frontend at P/, the admin at P/admin/) link to their files.
     for root in (settings.prefix, settings.prefix + layout.ADMIN_MOUNT):
         text += FILES.format(root=root, **values)
+    if values["upload_fallback"]:
+        text += FETCH_UPLOAD.format(name=layout.NAME, fetch_path=layout.UPLOAD_FETCH_PATH, **values)
     uncached = "".join(UNCACHED.format(match=f"{kind} {settings.prefix}{path}", **values)
                        for kind, path in UNCACHED_PATHS)
     return text + APP.format(uncached=uncached, **values)
+
 
 
 def render_cache(settings):

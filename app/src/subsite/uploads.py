@@ -1,10 +1,20 @@
-"""Uploaded images: checked by content, stored under random names."""
+"""Uploaded images: checked by content, stored under random names.
+
+nginx sends them from the uploads directory. With PostgreSQL (several hosts)
+each image is kept in the database too: a host asked for an image another
+host took passes the request to the app (nginx's error_page for a missing
+file), which copies the image from the database into its own uploads
+directory and has nginx send it (X-Accel-Redirect). From then on nginx sends
+it there by itself.
+"""
 
 import re
 import secrets
 from pathlib import Path
 
-from flask import current_app, send_from_directory
+from flask import abort, current_app, send_from_directory, url_for
+
+from . import db, files, layout
 
 # The first bytes of each accepted format, and the extension stored files get.
 SIGNATURES = (
@@ -60,6 +70,8 @@ def save(file):
     file.save(folder / name)
     # uWSGI daemonizes with umask 0: without this the file is world-writable.
     (folder / name).chmod(0o644)
+    if db.shares_uploads():
+        db.store_upload(name, (folder / name).read_bytes())
     return name
 
 
@@ -67,6 +79,8 @@ def remove(name):
     """Delete a stored image; a name this module did not make is ignored."""
     if name and STORED_NAME.fullmatch(name):
         (Path(current_app.config["UPLOADS_DIR"]) / name).unlink(missing_ok=True)
+        if db.shares_uploads():
+            db.delete_upload(name)
 
 
 def serve(filename):
@@ -74,6 +88,28 @@ def serve(filename):
     return send_from_directory(current_app.config["UPLOADS_DIR"], filename)
 
 
+def fetch(name):
+    """Copy the image ``name`` another host took from the database into this host's uploads; nginx sends it.
+
+    nginx asks for it (at layout.UPLOAD_FETCH_PATH) only when the file is not here.
+    """
+    if not STORED_NAME.fullmatch(name):
+        abort(404)
+    data = db.get_upload(name)
+    if data is None:
+        abort(404)
+    folder = Path(current_app.config["UPLOADS_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    files.write_atomically(folder / name, data)
+    response = current_app.response_class(status=200)
+    response.headers["X-Accel-Redirect"] = url_for("uploads", filename=name)
+    # nginx keeps an answer's Content-Type through X-Accel-Redirect: none here,
+    # so the file's comes from the uploads location's types, as for every image.
+    del response.headers["Content-Type"]
+    return response
+
+
 def init_app(app):
-    """Register the /uploads/ route so url_for can build image URLs."""
+    """Register the /uploads/ route so url_for can build image URLs, and the fetch of another host's image."""
     app.add_url_rule("/uploads/<path:filename>", "uploads", serve)
+    app.add_url_rule(f"{layout.UPLOAD_FETCH_PATH}<name>", "fetch_upload", fetch)

@@ -80,14 +80,18 @@ def run_migrate_to(args):
         target = postgres.check_url(args.url)
     except ValueError as error:
         raise Refused(f"{postgres.describe(args.url)} is refused: {error}. Nothing was done.") from None
-    done = _as_web_user(dbmove.move, source, target, args.replace)
+    done = _as_web_user(dbmove.move, source, target, args.replace, _uploads_dir())
     where = postgres.describe(target)
     print(f"Copied {done['posts']} posts (ids up to {done['last_id']}, {done['images']} with an image) from "
           f"{source} to {where}, with the sessions' and the board's generations; the counts match.")
     print(f"To use it, set this line in {layout.SETTINGS_FILE} on every host, then restart the app "
           "(systemctl restart subsite, or service uwsgi restart):")
     print(f"    database = {target}")
-    print(f"The images stay files in the uploads directory. Posts written to {source} from now on are not copied: "
+    print(f"{done['images_stored']} images were copied into it too, so every host serves them.")
+    if done["images_missing"]:
+        print(f"These images were not in the uploads directory, and are not copied: "
+              f"{', '.join(done['images_missing'][:20])}{' ...' if len(done['images_missing']) > 20 else ''}")
+    print(f"Posts written to {source} from now on are not copied: "
           "switch soon, or run migrate-to again with --replace just before.")
     print(f"To undo, set database = {source} again and restart: that file is left as it was "
           f"(posts written to PostgreSQL meanwhile are not in it).")
@@ -99,6 +103,11 @@ def _database():
         return str(settings.load().database)
     except settings.SettingsError as error:
         raise Refused(f"{error}. Nothing was done.") from None
+
+
+def _uploads_dir():
+    """The uploads directory in the settings (read before the database steps, which run as www-data)."""
+    return str(settings.load().uploads)
 
 
 def _where(database):
