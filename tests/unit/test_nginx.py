@@ -335,6 +335,8 @@ def test_with_postgresql_a_missing_image_is_fetched_by_the_app_then_sent_by_ngin
     assert "    rewrite ^.*/uploads/([^/]*)$ /subsite/_upload/$1 break;" in fetch.splitlines()
     assert f"uwsgi_pass {nginx.upstream_name(Settings())};" in fetch and "uwsgi_param PATH_INFO $document_uri;" in fetch
     assert "uwsgi_cache" not in fetch, "never kept by the page cache"
+    # Clients cannot ask for it themselves (the rewrite's break keeps nginx in the named location).
+    assert "    location ^~ /subsite/_upload/ {\n        internal;\n    }\n" in shared
     # One host (SQLite): nginx sends its files itself, and nothing else.
     alone = nginx.render(Settings())
     assert "error_page" not in alone and "@subsite_upload" not in alone

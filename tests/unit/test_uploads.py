@@ -149,7 +149,9 @@ def two_hosts(make_client, config, pg_url, tmp_path):
     return hosts
 
 
-def test_an_image_taken_by_one_host_is_copied_by_another_and_sent_by_nginx(two_hosts, prefix):
+def test_an_image_taken_by_one_host_is_copied_by_another_and_sent_by_nginx(two_hosts, prefix, monkeypatch):
+    from subsite import db
+
     (a, a_dir, token), (b, b_dir, _) = two_hosts["a"], two_hosts["b"]
     assert upload(a, token, PNG).status_code == 303
     [name] = [p.name for p in a_dir.iterdir()]
@@ -161,6 +163,9 @@ def test_an_image_taken_by_one_host_is_copied_by_another_and_sent_by_nginx(two_h
     assert "Content-Type" not in fetched.headers, "nginx would keep it: the file's type is nginx's"
     copy = b_dir / name
     assert copy.read_bytes() == PNG and stat.S_IMODE(copy.stat().st_mode) == 0o644
+    # Copied once: asked again, the database is not read again (no amplification of a request).
+    monkeypatch.setattr(db, "get_upload", lambda name: pytest.fail("read again"))
+    assert b.get(f"/_upload/{name}").headers["X-Accel-Redirect"] == f"{prefix}/uploads/{name}"
 
 
 def test_a_removed_image_is_gone_for_every_host(two_hosts):

@@ -68,7 +68,13 @@ location {prefix}/ {{
 {uwsgi_params}    # The public pages' cache (page-cache = yes), generated beside this file.
     include {cache_location_pattern};
     # Never from the cache: the admin, the monitoring probe, the test pages.
-{uncached}}}
+{uncached}{fetch_internal}}}
+"""
+# With PostgreSQL: only nginx's own fallback (FETCH_UPLOAD) asks for this path, never a client.
+FETCH_INTERNAL = """    # Only nginx's own fallback for an image another host took asks for this (@{name}_upload).
+    location ^~ {prefix}{fetch_path} {{
+        internal;
+    }}
 """
 # Debian's uwsgi_params, except HTTP_HOST: $host drops the port the client
 # used; $subsite_host_port (conf.d/subsite.conf) puts it back.
@@ -259,7 +265,9 @@ def render(settings):
         text += FETCH_UPLOAD.format(name=layout.NAME, fetch_path=layout.UPLOAD_FETCH_PATH, **values)
     uncached = "".join(UNCACHED.format(match=f"{kind} {settings.prefix}{path}", **values)
                        for kind, path in UNCACHED_PATHS)
-    return text + APP.format(uncached=uncached, **values)
+    fetch_internal = FETCH_INTERNAL.format(name=layout.NAME, fetch_path=layout.UPLOAD_FETCH_PATH, **values) \
+        if values["upload_fallback"] else ""
+    return text + APP.format(uncached=uncached, fetch_internal=fetch_internal, **values)
 
 
 

@@ -91,16 +91,18 @@ def serve(filename):
 def fetch(name):
     """Copy the image ``name`` another host took from the database into this host's uploads; nginx sends it.
 
-    nginx asks for it (at layout.UPLOAD_FETCH_PATH) only when the file is not here.
+    nginx asks for it (at layout.UPLOAD_FETCH_PATH, which it never takes from
+    clients) only when the file is not here.
     """
-    if not STORED_NAME.fullmatch(name):
-        abort(404)
-    data = db.get_upload(name)
-    if data is None:
+    if not (db.shares_uploads() and STORED_NAME.fullmatch(name)):
         abort(404)
     folder = Path(current_app.config["UPLOADS_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    files.write_atomically(folder / name, data)
+    if not (folder / name).is_file():       # copied once: never read from the database again
+        data = db.get_upload(name)
+        if data is None:
+            abort(404)
+        folder.mkdir(parents=True, exist_ok=True)
+        files.write_atomically(folder / name, data)
     response = current_app.response_class(status=200)
     response.headers["X-Accel-Redirect"] = url_for("uploads", filename=name)
     # nginx keeps an answer's Content-Type through X-Accel-Redirect: none here,
