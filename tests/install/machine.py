@@ -660,6 +660,18 @@ class Machine:
 
     def shutdown(self) -> None:
         """Kill PID 1 (and so every process in the machine), then delete the root."""
+        self.kill()
+        if self.root.exists():
+            leftover = _mounts_under(self.root)
+            if leftover:  # never rm -rf through a mount
+                raise AssertionError(f"mounts left under {self.root}, not deleting: {leftover}")
+            shutil.rmtree(self.root)
+
+    def kill(self) -> None:
+        """Kill PID 1, and so every process in the machine, as a host that loses power; the root stays.
+
+        boot() starts it again (without systemd, nothing starts its services).
+        """
         self._stop_servers()
         if self._unshare is not None:
             if self.pid:
@@ -674,11 +686,6 @@ class Machine:
                 pipe.close()
             self._unshare = None
             self.pid = None
-        if self.root.exists():
-            leftover = _mounts_under(self.root)
-            if leftover:  # never rm -rf through a mount
-                raise AssertionError(f"mounts left under {self.root}, not deleting: {leftover}")
-            shutil.rmtree(self.root)
 
     # ---- using a booted machine -----------------------------------------
 

@@ -176,6 +176,21 @@ def test_a_host_whose_app_was_killed_is_routed_around_and_comes_back(hosts):
     hosts.wait_states({"app1": "UP"}, timeout=15)
 
 
+def test_a_host_that_lost_power_is_routed_around_and_taken_back_when_it_is_up(hosts):
+    app2 = hosts.hosts["app2"]
+    load = load_through_balancer(hosts, duration=8)
+    time.sleep(2)
+    app2.kill()                     # every process of the host, its nginx too, at once
+    hosts.wait_states({"app2": "DOWN"}, timeout=10)
+    result = finish(hosts, load)
+    print("app2 lost power under load:", soak.load_figures(result))
+    assert soak.failed(result) <= READS["connections"], soak.load_figures(result)
+    # Powered on again: what its boot would start (no init system in these machines).
+    app2.boot(net=hosts.network.pid)
+    app2.run("service nginx start && service uwsgi start")
+    hosts.wait_states({"app2": "UP"}, timeout=20)
+
+
 def test_rolling_upgrade_fails_no_request(hosts):
     socket = hosts.balancer_socket()
     runs = {name: (lambda command, m=hosts.hosts[name]: m.run(command, timeout=600).stdout)
