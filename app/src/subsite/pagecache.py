@@ -43,8 +43,9 @@ START = secrets.token_hex(8)
 
 # The link nginx resolves (its root in the cached locations), inside file_of(database).
 LINK = "current"
-# Directories of replaced generations go once they are this old (seconds): long
-# after any request that resolved the link to one of them has made its key.
+# Directories of replaced generations go, at a later publish, once they were made
+# this long ago (seconds). A request that resolved the link just before the swap
+# and finds its directory gone gets its own key (a miss), never another's page.
 KEEP_REPLACED = 60
 
 
