@@ -12,13 +12,12 @@ The repository's history (one version per suite, no going back) is checked
 on the host alone.
 """
 
-import importlib.machinery
-import importlib.util
 import shutil
 import subprocess
 
 import pytest
 
+import cluster
 from conftest import MACHINES, require_namespaces, split, suite_debs
 from machine import HOST_PYTHON, REPO_DIR, Machine, sh
 
@@ -27,10 +26,7 @@ SCRIPT = REPO_DIR / "scripts" / "publish"
 
 def publish_module():
     """scripts/publish as a module: its host commands and .sources text, the ones it prints and writes."""
-    loader = importlib.machinery.SourceFileLoader("publish", str(SCRIPT))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
-    loader.exec_module(module)
-    return module
+    return cluster.publish_tool()
 
 
 def publish(*args, check=True):

@@ -32,13 +32,7 @@ def connect(database):
     step; PostgreSQL is only checked (the admin migrates it: migrations.py).
     """
     if postgres.is_url(database):
-        conn = postgres.connect(str(database))
-        try:
-            migrations.require(conn, where(database))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return _prepared(postgres.connect(str(database)), lambda conn: migrations.require(conn, where(database)))
     # Several uWSGI workers share the file: wait up to 5 s for a lock (SQLite's
     # busy timeout) instead of failing at once with "database is locked".
     db = sqlite3.connect(database, timeout=5.0)
@@ -57,12 +51,17 @@ def connect_existing(database):
         return connect(database)
     # By URI, so that "?", "#" or "%" in the name are taken as they are.
     db = sqlite3.connect(f"{Path(database).absolute().as_uri()}?mode=rw", uri=True, timeout=5.0)
+    return _prepared(db, lambda conn: migrations.migrate(conn, where(database)))
+
+
+def _prepared(conn, prepare):
+    """Return ``conn`` once ``prepare(conn)`` ran; close it if that failed."""
     try:
-        migrations.migrate(db, where(database))
+        prepare(conn)
     except BaseException:
-        db.close()
+        conn.close()
         raise
-    return db
+    return conn
 
 
 # (pid, thread, database) -> (connection, inode of the SQLite file it opened; None for PostgreSQL).
