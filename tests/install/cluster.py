@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import soak
+from browser import Browser
 from machine import CLEAN_ENV, HOST_PYTHON, REPO_DIR, Machine, serve_http, sh
 
 sys.path.insert(0, str(REPO_DIR / "scripts"))
@@ -37,7 +39,10 @@ BALANCER = "127.0.0.10"
 APP_HOSTS = {"app1": "127.0.0.11", "app2": "127.0.0.12"}
 DATABASE_HOST = "127.0.0.13"
 PUBLIC_NAME = "board.example"
+PUBLIC = {"Host": PUBLIC_NAME}
 PREFIX = "/subsite"
+# The public's load through the balancer (loadgen.py's spec).
+READS = {"mode": "load", "prefix": PREFIX, "host": BALANCER, "host_header": PUBLIC_NAME, "connections": 8}
 HAPROXY_EXAMPLE = REPO_DIR / "debian/examples/haproxy.cfg"
 HAPROXY_SOCKET = rolling.SOCKET
 BACKEND = rolling.BACKEND
@@ -125,8 +130,8 @@ class Cluster:
         shutil.rmtree(self.repository, ignore_errors=True)
 
     def publish(self, debs):
-        """Publish DEBS to the cluster's signed repository (scripts/publish: its test key)."""
-        sh([HOST_PYTHON, str(REPO_DIR / "scripts" / "publish"), "--debs", *map(str, debs),
+        """Publish DEBS (for the cluster's suite) to its signed repository (scripts/publish: its test key)."""
+        sh([HOST_PYTHON, str(REPO_DIR / "scripts" / "publish"), "--debs", *map(str, debs), "--suite", self.suite,
             "--out", str(self.repository / "apt"), "--url", f"{self.repository_url}/apt/repo"])
 
     def use_repository(self, m):
@@ -197,26 +202,31 @@ class Cluster:
         return self.hosts[name].wait_http(f"http://{address}{PREFIX}/_health", headers={"Host": PUBLIC_NAME},
                                           timeout=timeout)
 
-    def shared_app_hosts(self, password):
-        """Every app host on the database host's PostgreSQL, with one secret key and admin password.
+    def shared_app_hosts(self, password, database=True):
+        """Every app host with one secret key and admin password; on the database host's
+        PostgreSQL, or (DATABASE false) each on its own SQLite board, as release 1.0.0 runs.
 
         The first host's install makes the secret key; `subsite migrate` makes
         the schema and `subsite password` the admin's password there; the
         other hosts get both files before their install, as configuration
         management would put them.
         """
-        settings = f"database = {self.database_url}\n"
-        pgpass = (f"{DATABASE_HOST}:5432:{DB_NAME}:{DB_USER}:{DB_PASSWORD}\n", "www-data:www-data", 0o600)
+        settings, secrets = "", {}
+        if database:
+            settings = f"database = {self.database_url}\n"
+            secrets["pgpass"] = (f"{DATABASE_HOST}:5432:{DB_NAME}:{DB_USER}:{DB_PASSWORD}\n", "www-data:www-data",
+                                 0o600)
         first, *others = APP_HOSTS
-        m = self.app_host(first, settings, {"pgpass": pgpass})
-        m.run("subsite migrate")
+        m = self.app_host(first, settings, secrets)
+        if database:
+            m.run("subsite migrate")
         m.run("subsite password", input=password + "\n")
         m.run("service uwsgi restart")
         self.wait_healthy(first)
         shared = {name: (m.run(f"cat /etc/subsite/{name}").stdout, "root:www-data", 0o640)
                   for name in ("secret-key", "admin-password")}
         for name in others:
-            self.app_host(name, settings, {"pgpass": pgpass, **shared})
+            self.app_host(name, settings, {**secrets, **shared})
             self.wait_healthy(name)
 
     # ---- the balancer --------------------------------------------------------
@@ -246,6 +256,30 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise AssertionError(f"HAProxy's servers are {states}, not {wanted} after {timeout} s")
             time.sleep(0.2)
+
+    # ---- traffic -------------------------------------------------------------
+
+    def browser(self, name, cookies_of=None):
+        """A Browser asking app host NAME directly, under the public name; COOKIES_OF's cookies go along."""
+        browser = Browser(self.hosts[name], origin=f"http://{APP_HOSTS[name]}", headers=PUBLIC)
+        if cookies_of is not None:
+            browser.cookies = cookies_of.cookies
+        return browser
+
+    def site(self, name, password=soak.PASSWORD):
+        """App host NAME as a soak.Site, asked directly under the public name (its posts, its health)."""
+        return soak.Site(self.hosts[name], PREFIX, password, origin=f"http://{APP_HOSTS[name]}", headers=PUBLIC)
+
+    def start_load(self, admin=None, **spec):
+        """Start loadgen (READS, updated with SPEC) in the balancer's namespace, as the public's
+        load; its writes (write_share) go with the session of ADMIN, a logged-in Browser."""
+        site = soak.Site(self.hosts["balancer"], PREFIX)
+        site.browser = admin
+        return site.start(**{**READS, **spec})
+
+    def finish_load(self, proc, stop=False):
+        """The JSON result of a loadgen start_load() started (SIGTERM first with STOP)."""
+        return soak.Site(self.hosts["balancer"], PREFIX).finish(proc, stop=stop)
 
 
 # Debian's default site, as nginx-common ships it (without its comments): put

@@ -102,8 +102,10 @@ def timed(function):
 class Site:
     """An installed subsite in a booted Machine, and the admin session the items use."""
 
-    def __init__(self, machine, prefix=PREFIX, password=PASSWORD):
+    def __init__(self, machine, prefix=PREFIX, password=PASSWORD, origin="http://localhost", headers=None):
+        """ORIGIN and HEADERS: where and how the site is asked (another host's address, its public name)."""
         self.machine, self.prefix, self.password = machine, prefix, password
+        self.origin, self.headers = origin, dict(headers or {})
         self.browser = None
 
     @classmethod
@@ -119,14 +121,14 @@ class Site:
     # ---- HTTP --------------------------------------------------------------
 
     def url(self, path):
-        return f"http://localhost{self.prefix}{path}"
+        return f"{self.origin}{self.prefix}{path}"
 
     def wait_healthy(self, timeout=30):
-        return self.machine.wait_http(self.url("/_health"), timeout=timeout)
+        return self.machine.wait_http(self.url("/_health"), headers=self.headers, timeout=timeout)
 
     def login(self):
         """Log the site's Browser in to the admin (the session the load writes with)."""
-        self.browser = Browser(self.machine)
+        self.browser = Browser(self.machine, self.origin, self.headers)
         answer = self.browser.login(self.prefix, self.password)
         assert answer.status == 303, f"admin login failed: {answer.status} {answer.text[:300]}"
         return self.browser
@@ -141,7 +143,7 @@ class Site:
         """Every post the site lists, as {id: title}: every page of the API, following its rel="next" links."""
         listed, target = {}, f"{self.prefix}/api/posts"
         while target:
-            answer = self.machine.http("GET", f"http://localhost{target}", timeout=30)
+            answer = self.machine.http("GET", self.origin + target, headers=self.headers, timeout=30)
             assert answer.status == 200, f"GET {target}: {answer.status}"
             listed.update((p["id"], p["title"]) for p in answer.json())
             link = re.fullmatch(r'<([^>]*)>; rel="next"', answer.headers.get("Link", ""))

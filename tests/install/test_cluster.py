@@ -12,14 +12,11 @@ import pytest
 
 import cluster
 import soak
-from browser import Browser, png_bytes
+from browser import png_bytes
 from conftest import require_namespaces, suite_debs
 
 HEALTH = f"{cluster.PREFIX}/_health"
-PUBLIC = {"Host": cluster.PUBLIC_NAME}
-# Reads through the balancer, as the public sends them.
-READS = {"mode": "load", "prefix": cluster.PREFIX, "host": cluster.BALANCER,
-         "host_header": cluster.PUBLIC_NAME, "connections": 8}
+PUBLIC = cluster.PUBLIC
 PASSWORD = "cluster admin password"
 KILL_UWSGI = ('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = uwsgi ] '
               '&& kill -9 "${p#/proc/}"; done; true')
@@ -35,27 +32,6 @@ def hosts():
         c.balancer()
         c.wait_states({name: "UP" for name in cluster.APP_HOSTS})
         yield c
-
-
-def browser_on(c, name, browser=None):
-    """A Browser talking to app host NAME directly (under the public name); BROWSER's cookies move along."""
-    host = c.hosts[name]
-    moved = Browser(host, origin=f"http://{cluster.APP_HOSTS[name]}", headers=PUBLIC)
-    if browser is not None:
-        moved.cookies = browser.cookies
-    return moved
-
-
-def load_through_balancer(c, admin=None, **spec):
-    """Start loadgen in the cluster's network (it runs on the host, in the balancer's namespace);
-    its writes (write_share) go with the session of ADMIN, a logged-in Browser."""
-    site = soak.Site(c.hosts["balancer"], prefix=cluster.PREFIX)
-    site.browser = admin
-    return site.start(**{**READS, **spec})
-
-
-def finish(c, proc):
-    return soak.Site(c.hosts["balancer"], prefix=cluster.PREFIX).finish(proc)
 
 
 def test_every_app_host_installed_subsite_from_the_signed_repository(hosts):
@@ -80,22 +56,22 @@ def test_the_balancer_sends_requests_to_every_host(hosts):
 
 def test_a_login_through_one_host_holds_on_the_other_and_a_logout_ends_it_on_both(hosts):
     admin = f"{cluster.PREFIX}/admin/"
-    on_app1 = browser_on(hosts, "app1")
+    on_app1 = hosts.browser("app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
-    on_app2 = browser_on(hosts, "app2", on_app1)
+    on_app2 = hosts.browser("app2", on_app1)
     assert on_app2.get(admin).status == 200, "one secret key and one database: the session holds"
     assert on_app2.logout(cluster.PREFIX).status in (302, 303)
     for name in cluster.APP_HOSTS:
-        page = browser_on(hosts, name, on_app1).get(admin)
+        page = hosts.browser(name, on_app1).get(admin)
         assert page.status in (302, 303) and "/admin/login" in page.headers["Location"], name
 
 
 def test_a_post_through_one_host_is_shown_by_the_other_within_a_second(hosts):
     front = f"{cluster.PREFIX}/"
-    on_app2 = browser_on(hosts, "app2")
+    on_app2 = hosts.browser("app2")
     for _ in range(2):                          # app2's page cache holds the front page
         assert on_app2.get(front).status == 200
-    on_app1 = browser_on(hosts, "app1")
+    on_app1 = hosts.browser("app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
     title = f"Through app1 {time.monotonic_ns()}"
     form = {"csrf_token": on_app1.csrf(f"{cluster.PREFIX}/admin/posts/new"), "title": title, "body": "Hello"}
@@ -107,7 +83,7 @@ def test_a_post_through_one_host_is_shown_by_the_other_within_a_second(hosts):
 
 
 def test_an_image_posted_through_one_host_is_sent_by_the_others_nginx(hosts):
-    on_app1 = browser_on(hosts, "app1")
+    on_app1 = hosts.browser("app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
     image = png_bytes()
     form = {"csrf_token": on_app1.csrf(f"{cluster.PREFIX}/admin/posts/new"), "title": "With an image", "body": "b"}
@@ -116,7 +92,7 @@ def test_an_image_posted_through_one_host_is_sent_by_the_others_nginx(hosts):
     post = on_app1.get(f"{cluster.PREFIX}/api/posts").json()[0]
     url = post["image"]
     assert url.startswith(f"{cluster.PREFIX}/uploads/"), post
-    on_app2 = browser_on(hosts, "app2")
+    on_app2 = hosts.browser("app2")
     for _ in range(2):      # the first from the database through the app; then app2's own copy
         answer = on_app2.get(url)
         assert answer.status == 200 and answer.body == image
@@ -129,16 +105,16 @@ def test_an_image_posted_through_one_host_is_sent_by_the_others_nginx(hosts):
 
 
 def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(hosts):
-    on_app1 = browser_on(hosts, "app1")
+    on_app1 = hosts.browser("app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
-    load = load_through_balancer(hosts, on_app1, duration=12, write_share=0.2, tag="pg-restart", timeout=15)
+    load = hosts.start_load(on_app1, duration=12, write_share=0.2, tag="pg-restart", timeout=15)
     time.sleep(3)
     db = hosts.hosts["db"]
     postmaster = "head -1 /var/lib/postgresql/*/main/postmaster.pid"
     before = db.run(postmaster).stdout
     db.run("service postgresql restart")
     assert db.run(postmaster).stdout != before, "PostgreSQL was restarted"
-    result = finish(hosts, load)
+    result = hosts.finish_load(load)
     figures = soak.load_figures(result)
     print("postgresql restarted under load:", figures)
     # Requests during the restart may fail, with a page and at once: never a hang past 10 s.
@@ -148,29 +124,19 @@ def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(hosts):
     # The apps reconnected by themselves, and every acknowledged write is there.
     for name in cluster.APP_HOSTS:
         hosts.wait_healthy(name, timeout=15)
-    listed = soak.Site(hosts.hosts["app1"], prefix=cluster.PREFIX)
-    listed.machine.http = _public(listed.machine.http, cluster.APP_HOSTS["app1"])
-    missing = listed.missing(result["created"])
+    missing = hosts.site("app1").missing(result["created"])
     assert missing == [], f"acknowledged writes lost: {missing[:5]}"
-
-
-def _public(http, address):
-    """MACHINE.http sending localhost URLs to ADDRESS under the public name (soak.Site asks localhost)."""
-    def request(method, url, headers=None, **kwargs):
-        return http(method, url.replace("http://localhost", f"http://{address}"), headers={**PUBLIC, **(headers or {})},
-                    **kwargs)
-    return request
 
 
 def test_a_host_whose_app_was_killed_is_routed_around_and_comes_back(hosts):
     app1 = hosts.hosts["app1"]
-    load = load_through_balancer(hosts, duration=8)
+    load = hosts.start_load(duration=8)
     app1.run("sleep 2; " + KILL_UWSGI)
     hosts.wait_states({"app1": "DOWN"}, timeout=10)
-    result = finish(hosts, load)
+    result = hosts.finish_load(load)
     print("every uWSGI process of app1 killed under load:", soak.load_figures(result))
     # GETs that reached app1's nginx as its app died are sent to app2 (retry-on 502).
-    assert soak.failed(result) <= READS["connections"], soak.load_figures(result)
+    assert soak.failed(result) <= cluster.READS["connections"], soak.load_figures(result)
     assert result["requests"] > 100, soak.load_figures(result)
     app1.run("service uwsgi start")
     hosts.wait_states({"app1": "UP"}, timeout=15)
@@ -178,37 +144,42 @@ def test_a_host_whose_app_was_killed_is_routed_around_and_comes_back(hosts):
 
 def test_a_host_that_lost_power_is_routed_around_and_taken_back_when_it_is_up(hosts):
     app2 = hosts.hosts["app2"]
-    load = load_through_balancer(hosts, duration=8)
+    load = hosts.start_load(duration=8)
     time.sleep(2)
     app2.kill()                     # every process of the host, its nginx too, at once
     hosts.wait_states({"app2": "DOWN"}, timeout=10)
-    result = finish(hosts, load)
+    result = hosts.finish_load(load)
     print("app2 lost power under load:", soak.load_figures(result))
-    assert soak.failed(result) <= READS["connections"], soak.load_figures(result)
+    assert soak.failed(result) <= cluster.READS["connections"], soak.load_figures(result)
     # Powered on again: what its boot would start (no init system in these machines).
     app2.boot(net=hosts.network.pid)
     app2.run("service nginx start && service uwsgi start")
     hosts.wait_states({"app2": "UP"}, timeout=20)
 
 
-def test_rolling_upgrade_fails_no_request(hosts):
-    socket = hosts.balancer_socket()
+def test_rolling_upgrade_fails_no_request_and_loses_no_write(hosts):
+    """The package's upgrade path on every host in turn, drained, under reads and writes.
+
+    The same version again (test_cluster_roll.py rolls from release 1.0.0):
+    prerm, postinst (nginx reload, app restart), `subsite migrate`, `subsite setup`.
+    """
+    on_app1 = hosts.browser("app1")
+    assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
     runs = {name: (lambda command, m=hosts.hosts[name]: m.run(command, timeout=600).stdout)
             for name in cluster.APP_HOSTS}
-    load = load_through_balancer(hosts, duration=3600)
+    upgrade = cluster.rolling.UPGRADE.replace("apt-get update -q", "apt-get update -q -o Acquire::Retries=0")
+    upgrade = upgrade.replace("install -q -y subsite", "install -q -y --reinstall subsite")
+    assert upgrade != cluster.rolling.UPGRADE
+    steps = []
+    load = hosts.start_load(on_app1, duration=3600, write_share=0.2, tag="roll-again")
     try:
-        steps = []
-        # The same version again (the only one here), from the signed repository:
-        # the package's upgrade path (prerm, postinst: nginx reload, app restart),
-        # the migration step and the restart, with the host drained.
-        upgrade = cluster.rolling.UPGRADE.replace("apt-get update -q", "apt-get update -q -o Acquire::Retries=0")
-        upgrade = upgrade.replace("install -q -y subsite", "install -q -y --reinstall subsite")
-        assert upgrade != cluster.rolling.UPGRADE
-        cluster.rolling.roll(socket, runs, upgrade=upgrade, log=steps.append)
+        cluster.rolling.roll(hosts.balancer_socket(), runs, upgrade=upgrade, log=steps.append)
     finally:
-        load.terminate()
-        result = finish(hosts, load)
+        result = hosts.finish_load(load, stop=True)
+    print("rolling reinstall under load:", soak.load_figures(result))
     assert steps == [f"{name}: {what}" for name in cluster.APP_HOSTS
                      for what in ("draining", "upgrading", "upgraded, back in rotation")]
     assert soak.failed(result) == 0, soak.load_figures(result)
-    assert result["requests"] > 100, soak.load_figures(result)
+    assert result["requests"] > 100 and result["created"], soak.load_figures(result)
+    missing = hosts.site("app2").missing(result["created"])
+    assert missing == [], f"acknowledged writes lost: {missing[:5]}"
