@@ -17,8 +17,7 @@ served over HTTP in the same namespace, with its key in /etc/apt/keyrings.
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -33,6 +32,7 @@ from browser import Browser
 from machine import CLEAN_ENV, HOST_PYTHON, REPO_DIR, Machine, serve_http, sh
 
 sys.path.insert(0, str(REPO_DIR / "scripts"))
+import entrypoints  # noqa: E402
 import rolling  # noqa: E402
 
 BALANCER = "127.0.0.10"
@@ -41,6 +41,8 @@ DATABASE_HOST = "127.0.0.13"
 PUBLIC_NAME = "board.example"
 PUBLIC = {"Host": PUBLIC_NAME}
 PREFIX = "/subsite"
+# Seconds of load around each fault: CI's short form; scripts/cluster-soak sets more.
+LOAD_SECONDS = float(os.environ.get("SUBSITE_CLUSTER_SECONDS", "8"))
 # The public's load through the balancer (loadgen.py's spec).
 READS = {"mode": "load", "prefix": PREFIX, "host": BALANCER, "host_header": PUBLIC_NAME, "connections": 8}
 HAPROXY_EXAMPLE = REPO_DIR / "debian/examples/haproxy.cfg"
@@ -73,11 +75,7 @@ class Network:
 
 def publish_tool():
     """scripts/publish as a module (its file names and the commands it tells hosts to run)."""
-    script = REPO_DIR / "scripts" / "publish"
-    loader = importlib.machinery.SourceFileLoader("publish", str(script))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
-    loader.exec_module(module)
-    return module
+    return entrypoints.load("publish")
 
 
 def nginx_site(address, name, text):

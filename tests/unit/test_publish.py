@@ -4,24 +4,17 @@ The repository itself (reprepro, the signatures, apt on a host) is tested in
 tests/install/test_publish.py.
 """
 
-import importlib.machinery
-import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 TOP = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TOP / "scripts"))
+import entrypoints  # noqa: E402
 
-
-def load():
-    loader = importlib.machinery.SourceFileLoader("publish", str(TOP / "scripts" / "publish"))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
-    loader.exec_module(module)
-    return module
-
-
-publish = load()
+publish = entrypoints.load("publish")
 
 
 def dpkg_compare(a, op, b):
