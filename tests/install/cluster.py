@@ -105,8 +105,9 @@ def haproxy_config(servers, address=BALANCER, example=HAPROXY_EXAMPLE):
 class Cluster:
     """The hosts, made and booted in one Network; use as a context manager."""
 
-    def __init__(self, debs, suite="bookworm"):
-        self.debs, self.suite = debs, suite
+    def __init__(self, debs, suite="bookworm", init="sysv"):
+        """INIT: the app hosts' ("systemd", as a server boots, or "sysv"); the others run without systemd."""
+        self.debs, self.suite, self.init = debs, suite, init
         self.network = Network()
         self.hosts: dict[str, Machine] = {}
         self.repository = Path(tempfile.mkdtemp(prefix="subsite-cluster-repo-"))
@@ -143,9 +144,9 @@ class Cluster:
         # (Debian's mirror is out of reach: its lists stay those of the download cache.)
         m.run("apt-get update -q -o Acquire::Retries=0", timeout=120)
 
-    def machine(self, name, download):
-        """A new Machine NAME in the network, with DOWNLOAD's packages in its apt cache."""
-        m = Machine.create(debs=self.debs, download=download, boot=False, suite=self.suite)
+    def machine(self, name, download, init="sysv"):
+        """A new Machine NAME (booting INIT) in the network, with DOWNLOAD's packages in its apt cache."""
+        m = Machine.create(debs=self.debs, download=download, boot=False, suite=self.suite, init=init)
         m.hostname = name
         (m.root / "etc/hostname").write_text(name + "\n")
         self.hosts[name] = m
@@ -176,7 +177,7 @@ class Cluster:
         """An app host: its nginx sites on its own address, SETTINGS added to the settings
         file, SECRETS ({file name: (text, owner, mode)}) in /etc/subsite, then PACKAGE installed."""
         address = APP_HOSTS[name]
-        m = self.machine(name, ["subsite"])
+        m = self.machine(name, ["subsite"], init=self.init)
         self.use_repository(m)
         host_etc = m.root / "etc"
         base = REPO_DIR / "nginx/sites-available/subsite"

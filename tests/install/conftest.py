@@ -40,7 +40,8 @@ MACHINES = tuple(f"{suite}-{init}" for suite in SUITES for init in INITS)
 # input without systemd; nginx's page cache once, on a server. The signed repository's
 # refusals of forged ones run in the full run only: in CI, test_cluster's app
 # hosts install from a signed repository. test_release_upgrade goes from one
-# suite to the other; test_cluster is a balancer, two app hosts and PostgreSQL.
+# suite to the other; test_cluster is a balancer, two app hosts and PostgreSQL,
+# the hosts booting systemd in CI (test_cluster_roll: from 1.0.0), without it too in the full run.
 CI_MACHINES = {
     "test_deployment.py": ("trixie-systemd",),
     "test_broken_nginx.py": ("trixie-systemd",),
@@ -49,6 +50,8 @@ CI_MACHINES = {
     "test_lifecycle.py": ("bookworm-systemd",),
     "test_soak.py": ("bookworm-sysv",),
     "test_soak.py::test_upgrade_under_load_from_release_1_0_0": (),
+    "test_cluster.py": ("bookworm-systemd",),
+    "test_cluster_roll.py": ("bookworm-systemd",),
 }
 
 

@@ -857,11 +857,13 @@ class SystemdMachine(Machine):
                 found.append(top / f"machine-{self.name}")
         return found
 
-    def boot(self, timeout=90, network=False) -> None:
+    def boot(self, timeout=90, network=False, net=None) -> None:
         """Start systemd-nspawn -b and wait until the container's systemd has booted.
 
         With ``network`` the container shares the host's network (to rehearse
-        what needs Debian's mirror or PyPI); otherwise it has only its own lo.
+        what needs Debian's mirror or PyPI); with ``net`` (the host PID of a
+        process in another network namespace, such as a cluster.Network) it
+        joins that namespace; otherwise it has only its own lo.
         """
         if self.pid:
             raise RuntimeError("machine already booted")
@@ -877,7 +879,7 @@ class SystemdMachine(Machine):
         script = enter + 'exec systemd-nspawn "$@"\n'
         self._nspawn = subprocess.Popen(
             ["/bin/sh", "-c", script, "nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
-             "--console=pipe", *([] if network else ["--private-network"]), f"--machine={self.name}",
+             "--console=pipe", *_nspawn_network(network, net), f"--machine={self.name}",
              f"--directory={self.root}"],
             env={**CLEAN_ENV, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -970,6 +972,14 @@ class SystemdMachine(Machine):
                 group.rmdir()
         shutil.rmtree(f"/run/systemd/nspawn/propagate/{self.name}", ignore_errors=True)
 
+    def kill(self) -> None:
+        """Kill the container's systemd, and so every process in it, as a host that loses power;
+        the root stays, and boot() starts it again (its enabled services with it)."""
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self.poweroff(timeout=20)
+
     def reboot(self, timeout=90) -> None:
         """Power the container off and boot it again, as `reboot` does to a server."""
         t0 = time.monotonic()
@@ -985,6 +995,13 @@ class SystemdMachine(Machine):
             if leftover:
                 raise AssertionError(f"mounts left under {self.root}, not deleting: {leftover}")
             shutil.rmtree(self.root)
+
+
+def _nspawn_network(host, net):
+    """systemd-nspawn's network options: the host's (HOST), the namespace of process NET, or its own."""
+    if host:
+        return []
+    return [f"--network-namespace-path=/proc/{net}/ns/net"] if net else ["--private-network"]
 
 
 def _ppid(pid: str) -> int | None:

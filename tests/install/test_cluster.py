@@ -1,7 +1,7 @@
 """Several app hosts behind HAProxy (cluster.py): the balancer's example configuration,
 routing around a host whose app was killed, and the rolling upgrade (scripts/roll).
 
-One cluster for the module, on bookworm without systemd: a balancer, two app
+One cluster for the module, its app hosts booting systemd (or not): a balancer, two app
 hosts and a PostgreSQL host in one network namespace. Load goes through the
 balancer, as the public's.
 """
@@ -13,7 +13,7 @@ import pytest
 import cluster
 import soak
 from browser import png_bytes
-from conftest import require_namespaces, suite_debs
+from conftest import require_namespaces, split, suite_debs
 
 HEALTH = f"{cluster.PREFIX}/_health"
 PUBLIC = cluster.PUBLIC
@@ -22,10 +22,12 @@ KILL_UWSGI = ('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = uwsgi 
               '&& kill -9 "${p#/proc/}"; done; true')
 
 
-@pytest.fixture(scope="module")
-def hosts():
+@pytest.fixture(scope="module", params=["bookworm-systemd", "bookworm-sysv"])
+def hosts(request):
+    """The cluster, its app hosts booting systemd as servers do (CI), or without (the full run)."""
     require_namespaces()
-    with cluster.Cluster(suite_debs("bookworm")) as c:
+    suite, init = split(request.param)
+    with cluster.Cluster(suite_debs(suite), suite, init) as c:
         c.publish(suite_debs("bookworm"))
         c.database()
         c.shared_app_hosts(PASSWORD)
@@ -133,11 +135,15 @@ def test_a_host_whose_app_was_killed_is_routed_around_and_taken_back(hosts):
     app1 = hosts.hosts["app1"]
     load = hosts.start_load(duration=cluster.LOAD_SECONDS)
     app1.run("sleep 2; " + KILL_UWSGI)
-    hosts.wait_states({"app1": "DOWN"}, timeout=10)
-    app1.run("service uwsgi start")
+    if app1.init == "systemd":
+        # systemd holds the socket and starts the app again by itself (Restart=on-failure).
+        app1.run("sleep 1; until systemctl is-active --quiet subsite.service; do sleep 0.2; done", timeout=30)
+    else:
+        hosts.wait_states({"app1": "DOWN"}, timeout=10)
+        app1.run("service uwsgi start")
     hosts.wait_states({"app1": "UP"}, timeout=15)
     result = hosts.finish_load(load)
-    print("every uWSGI process of app1 killed under load:", soak.load_figures(result))
+    print(f"every uWSGI process of app1 ({app1.init}) killed under load:", soak.load_figures(result))
     # GETs that reached app1's nginx as its app died are sent to app2 (retry-on 502).
     assert soak.failed(result) <= cluster.READS["connections"], soak.load_figures(result)
     assert result["requests"] > 100, soak.load_figures(result)
@@ -149,12 +155,12 @@ def test_a_host_that_lost_power_is_routed_around_and_taken_back_when_it_is_up(ho
     time.sleep(2)
     app2.kill()                     # every process of the host, its nginx too, at once
     hosts.wait_states({"app2": "DOWN"}, timeout=10)
-    # Powered on again: what its boot would start (no init system in these machines).
     app2.boot(net=hosts.network.pid)
-    app2.run("service nginx start && service uwsgi start")
-    hosts.wait_states({"app2": "UP"}, timeout=20)
+    if app2.init != "systemd":      # what its boot would start: no init system in this machine
+        app2.run("service nginx start && service uwsgi start")
+    hosts.wait_states({"app2": "UP"}, timeout=60)
     result = hosts.finish_load(load)
-    print("app2 lost power under load:", soak.load_figures(result))
+    print(f"app2 ({app2.init}) lost power under load:", soak.load_figures(result))
     assert soak.failed(result) <= cluster.READS["connections"], soak.load_figures(result)
 
 

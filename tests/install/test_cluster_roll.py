@@ -12,15 +12,17 @@ import pytest
 
 import cluster
 import soak
-from conftest import deb_version, require_namespaces, suite_debs
+from conftest import deb_version, require_namespaces, split, suite_debs
 
 PASSWORD = "cluster admin password"
 
 
-@pytest.fixture(scope="module")
-def hosts(previous_debs):
+@pytest.fixture(scope="module", params=["bookworm-systemd", "bookworm-sysv"])
+def hosts(request, previous_debs):
+    """1.0.0's hosts, booting systemd as servers do (CI), or without (the full run)."""
     require_namespaces()
-    with cluster.Cluster(suite_debs("bookworm")) as c:
+    suite, init = split(request.param)
+    with cluster.Cluster(suite_debs(suite), suite, init) as c:
         c.publish(previous_debs)
         c.shared_app_hosts(PASSWORD, database=False)
         c.balancer()
@@ -46,7 +48,7 @@ def test_rolling_upgrade_from_release_1_0_0_fails_no_request_and_loses_no_write(
         cluster.rolling.roll(hosts.balancer_socket(), runs, log=steps.append)
     finally:
         result = hosts.finish_load(load, stop=True)
-    print(f"rolling upgrade {old} -> {new} under load:", soak.load_figures(result))
+    print(f"rolling upgrade {old} -> {new} ({hosts.init}) under load:", soak.load_figures(result))
     assert steps == [f"{name}: {what}" for name in cluster.APP_HOSTS
                      for what in ("draining", "upgrading", "upgraded, back in rotation")]
     assert {name: installed(hosts.hosts[name]) for name in cluster.APP_HOSTS} == dict.fromkeys(cluster.APP_HOSTS, new)
