@@ -39,6 +39,7 @@ def test_errors_name_the_database_without_the_query(pg_url):
      "postgresql://subsite@db.example:5433/board"),
     ("postgresql://a,b:5433/board", "postgresql://a,b:5433/board"),
     ("postgres:///board?host=/run/postgresql", "postgres:///board"),
+    ("postgresql://subsite:secret@[db.example/board", "postgresql://(a URL that cannot be read)"),
 ])
 def test_describe_drops_the_password_and_the_query(url, shown):
     assert postgres.describe(url) == shown

@@ -50,9 +50,17 @@ def check_url(url):
 
 def describe(url):
     """Return ``url`` without its query and any password: what messages and logs may show."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:                  # brackets that hold no IPv6 address
+        return f"{url.partition('://')[0]}://(a URL that cannot be read)"
     user, at, hosts = parts.netloc.rpartition("@")
     return f"{parts.scheme}://{user.partition(':')[0]}{at}{hosts}{parts.path}"
+
+
+def passfile(url):
+    """Return the passfile ``url`` names, or None."""
+    return _psycopg().conninfo.conninfo_to_dict(url).get("passfile")
 
 
 def connect(url):
