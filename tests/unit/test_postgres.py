@@ -83,7 +83,7 @@ def test_the_app_reconnects_by_itself_after_postgresql_restarts(make_client, pg_
     try:
         started = time.monotonic()
         down = client.get("/")
-        assert down.status_code == 500 and "Internal Server Error" in down.text
+        assert down.status_code == 503 and "database is unreachable" in down.text
         health = client.get("/_health")
         assert health.status_code == 503 and "postgresql:///postgres" in health.json["database"]
         assert time.monotonic() - started < 10
