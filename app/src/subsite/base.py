@@ -8,7 +8,7 @@ from flask import Flask, has_request_context, request
 from flask.globals import request_ctx
 from werkzeug.utils import redirect
 
-from . import converters, db, layout, settings, uploads
+from . import converters, db, layout, settings, unavailable, uploads
 from .sessions import PrefixSessionInterface
 
 PACKAGE_DIR = Path(__file__).parent
@@ -102,6 +102,7 @@ def make_flask(import_name, test_config=None, *, cookie_name):
     converters.init_app(app)
     db.init_app(app)
     uploads.init_app(app)
+    unavailable.init_app(app)
     app.after_request(relative_location)
     app.after_request(security_headers)
     return app

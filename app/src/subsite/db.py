@@ -18,6 +18,18 @@ from . import migrations, pagecache, postgres
 
 # What a failing database raises: SQLite's errors, PostgreSQL's, and a schema this release cannot use.
 ERRORS = (sqlite3.Error, postgres.PostgresError, migrations.SchemaError)
+# What a database that cannot serve for now may raise; unreachable() tells which of these it is.
+UNREACHABLE = (postgres.Unavailable, sqlite3.OperationalError)
+# SQLite's codes (and their extended codes) for a lock held past the busy timeout.
+SQLITE_LOCKED = ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+def unreachable(error):
+    """Tell whether ``error`` means the database cannot serve for now, rather than that a statement is wrong."""
+    if isinstance(error, postgres.Unavailable):
+        return True
+    return isinstance(error, sqlite3.OperationalError) and \
+        getattr(error, "sqlite_errorname", "").startswith(SQLITE_LOCKED)
 
 
 def where(database):

@@ -1,5 +1,7 @@
 """The schema brought up to date, and an SQLite board moved into PostgreSQL: the steps of `subsite migrate` and `subsite migrate-to`.
 
+`subsite check` reads the database through ``status`` and ``stored_images``.
+
 Root's commands run these as the web user (privileges.run_as), as they do
 dbcopy's: the SQLite file is www-data's, and so is the passfile libpq reads
 for PostgreSQL (libpq ignores a passfile its group may read). Results go
@@ -43,7 +45,9 @@ def _open(database):
 
 
 def _failed(database, error):
-    return DatabaseFailed(f"cannot use the database {_where(database)}: {error}")
+    where, said = _where(database), str(error)
+    # A PostgresError names the database already.
+    return DatabaseFailed(f"cannot use the database {said if said.startswith(where + ': ') else f'{where}: {said}'}")
 
 
 def _where(database):
@@ -60,7 +64,17 @@ def status(database):
     problem = migrations.problem(found, _where(database), migrates_itself=True)
     return {"version": found.version, "latest": migrations.LATEST, "legacy": found.legacy,
             "pending": [[m.number, m.description] for m in migrations.MIGRATIONS if m.number > found.version],
+            "newer": [[number, description] for number, description, _ in found.newer],
             "problem": str(problem) if problem else None}
+
+
+def stored_images(database):
+    """Return how many images the PostgreSQL ``database`` keeps for every host (its uploads table)."""
+    try:
+        with closing(_open(database)) as conn:
+            return conn.execute("SELECT count(*) FROM uploads").fetchone()[0]
+    except postgres.PostgresError as error:
+        raise _failed(database, error) from None
 
 
 def migrate(database):

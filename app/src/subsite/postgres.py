@@ -10,10 +10,10 @@ psycopg (the pure-Python wheel, which loads Debian's libpq5 through ctypes) is
 imported on the first use only: a host on SQLite never loads it.
 
 Failures are bounded, so that a request while PostgreSQL restarts or cannot
-be reached fails with a 5xx page in seconds instead of hanging: connecting
-gives up after CONNECT_TIMEOUT, a statement after STATEMENT_TIMEOUT (unless
-the URL sets its own). A connection lost between two requests is opened again
-by the next statement outside a transaction.
+be reached fails in seconds instead of hanging (Unavailable: a 503 page,
+unavailable.py): connecting gives up after CONNECT_TIMEOUT, a statement after
+STATEMENT_TIMEOUT (unless the URL sets its own). A connection lost between
+two requests is opened again by the next statement outside a transaction.
 """
 
 import functools
@@ -28,6 +28,10 @@ STATEMENT_TIMEOUT = 5000
 
 class PostgresError(Exception):
     """PostgreSQL could not be reached, or refused a statement; str() says which database and why."""
+
+
+class Unavailable(PostgresError):
+    """PostgreSQL cannot serve for now: down, restarting, unreachable, too slow, or the connection was lost."""
 
 
 def is_url(database):
@@ -50,9 +54,17 @@ def check_url(url):
 
 def describe(url):
     """Return ``url`` without its query and any password: what messages and logs may show."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:                  # brackets that hold no IPv6 address
+        return f"{url.partition('://')[0]}://(a URL that cannot be read)"
     user, at, hosts = parts.netloc.rpartition("@")
     return f"{parts.scheme}://{user.partition(':')[0]}{at}{hosts}{parts.path}"
+
+
+def passfile(url):
+    """Return the passfile ``url`` names, or None."""
+    return _psycopg().conninfo.conninfo_to_dict(url).get("passfile")
 
 
 def connect(url):
@@ -75,7 +87,9 @@ class Connection:
             raise self._error(error) from None
 
     def _error(self, error):
-        return PostgresError(f"{describe(self.url)}: {_first_line(error)}")
+        # psycopg's OperationalError: no connection, a lost one, a timeout, a server shutting down or starting.
+        kind = Unavailable if isinstance(error, _psycopg().OperationalError) else PostgresError
+        return kind(f"{describe(self.url)}: {_first_line(error)}")
 
     def execute(self, sql, params=()):
         """Run ``sql`` (with ``?`` placeholders) and return its cursor; once more on a new connection if it was lost.

@@ -18,10 +18,10 @@ SECTION = "subsite"
 
 
 class SettingsError(Exception):
-    """A settings file that cannot be used; str() is ``file:line: reason``."""
+    """A settings file that cannot be used; str() is ``file:line: reason``; ``key``: the setting refused, if one."""
 
-    def __init__(self, path, line, reason):
-        self.path, self.line, self.reason = Path(path), line, reason
+    def __init__(self, path, line, reason, key=None):
+        self.path, self.line, self.reason, self.key = Path(path), line, reason, key
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {reason}")
 
@@ -105,7 +105,7 @@ def parse(text, path="subsite.ini"):
         try:
             values[KEYS[key]] = _convert(key, raw)
         except ValueError as error:
-            raise SettingsError(path, line, f"{key} = {raw!r} is refused: {error}") from None
+            raise SettingsError(path, line, f"{key} = {_shown(key, raw)!r} is refused: {error}", key) from None
     settings = Settings(**values)
     if not settings.allow_remote_socket and not socket_on_this_machine(settings.socket):
         raise SettingsError(path, _line_of(text, "socket"), f"socket = {settings.socket!r} is refused: uWSGI's "
@@ -113,6 +113,11 @@ def parse(text, path="subsite.ini"):
                             "as if from any client, prefix or scheme. Use the default unix socket, or 127.0.0.1 "
                             "(see subsite(8)); if a firewall guards it, set allow-remote-socket = yes")
     return settings
+
+
+def _shown(key, raw):
+    """Return ``raw`` as a message may show it: a database URL without its query and password."""
+    return postgres.describe(raw) if key == "database" and postgres.is_url(raw) else raw
 
 
 def _convert(key, raw):

@@ -71,7 +71,12 @@ def save(file):
     # uWSGI daemonizes with umask 0: without this the file is world-writable.
     (folder / name).chmod(0o644)
     if db.shares_uploads():
-        db.store_upload(name, (folder / name).read_bytes())
+        try:
+            db.store_upload(name, (folder / name).read_bytes())
+        except BaseException:
+            # Not in the database, so no other host could serve it: nor does this one.
+            (folder / name).unlink(missing_ok=True)
+            raise
     return name
 
 

@@ -1,6 +1,7 @@
 """`subsite check`: check the whole chain and print a checklist with a verdict.
 
-Each check prints OK or FAIL; a FAIL says how to fix it. The HTTP checks go
+Each check prints OK or FAIL; a FAIL says how to fix it. The database and the
+images' store are checked as the app's user (checkdata.py). The HTTP checks go
 through the package's nginx site and are skipped (SKIP) while it is disabled.
 The exit code is 0 when no check fails and 1 otherwise.
 """
@@ -12,11 +13,13 @@ import stat
 
 from .. import layout, nginx, services, settings
 from . import probe, uwsgi_config
+from .checkdata import check_data
 from .common import FIX, OK, link_to
 
 
 def add_parser(subs):
-    parser = subs.add_parser("check", help="check settings, services, socket, nginx and HTTP end to end")
+    parser = subs.add_parser("check", help="check settings, services, socket, database, images, nginx "
+                                           "and HTTP end to end")
     parser.set_defaults(run=run)
 
 
@@ -63,12 +66,13 @@ def socket_problem(path):
 
 def run(args):
     checks = Checklist()
+    values = settings_error = None
     try:
         values = settings.load()
         checks.item(f"settings in {layout.SETTINGS_FILE} (prefix {values.prefix or '/'})", None)
     except settings.SettingsError as error:
         checks.item("settings", str(error), "correct that line, then run: service uwsgi restart")
-        values = None
+        settings_error = error
 
     if services.systemd_running():
         enabled = services.systemctl("is-enabled", "--quiet", layout.SYSTEMD_SOCKET)[0]
@@ -113,6 +117,7 @@ def run(args):
                         f"service uwsgi restart; the reason is in {layout.UWSGI_LOG}")
     if values and values.upstream.startswith("unix:"):
         checks.item("socket owner and mode", socket_problem(values.socket), "service uwsgi restart")
+    check_data(checks, values, settings_error)
 
     applied = nginx.applied_prefix()
     if values:

@@ -44,7 +44,7 @@ def run_migrate(args):
     database = _database()
     where = _where(database)
     if args.check:
-        found = _as_web_user(dbmove.status, database)
+        found = as_web_user(dbmove.status, database)
         if found["problem"]:
             print(f"subsite: {found['problem']}")
             return FIX
@@ -56,7 +56,7 @@ def run_migrate(args):
             return FIX
         print(f"{where} is up to date (schema version {found['version']}).")
         return OK
-    done = _as_web_user(dbmove.migrate, database)
+    done = as_web_user(dbmove.migrate, database)
     if not done["applied"]:
         print(f"{where} is up to date (schema version {done['before']}); nothing to do.")
         return OK
@@ -80,7 +80,7 @@ def run_migrate_to(args):
         target = postgres.check_url(args.url)
     except ValueError as error:
         raise Refused(f"{postgres.describe(args.url)} is refused: {error}. Nothing was done.") from None
-    done = _as_web_user(dbmove.move, source, target, args.replace, _uploads_dir())
+    done = as_web_user(dbmove.move, source, target, args.replace, _uploads_dir())
     where = postgres.describe(target)
     print(f"Copied {done['posts']} posts (ids up to {done['last_id']}, {done['images']} with an image) from "
           f"{source} to {where}, with the sessions' and the board's generations; the counts match.")
@@ -114,7 +114,7 @@ def _where(database):
     return postgres.describe(database) if postgres.is_url(database) else database
 
 
-def _as_web_user(function, *args):
+def as_web_user(function, *args):
     """Return ``function(*args)`` run as the app's user in a child; its refusals are the command's."""
     try:
         return privileges.run_as(layout.WEB_USER, function, *args,
