@@ -38,6 +38,7 @@ import rolling  # noqa: E402
 BALANCER = "127.0.0.10"
 APP_HOSTS = {"app1": "127.0.0.11", "app2": "127.0.0.12"}
 DATABASE_HOST = "127.0.0.13"
+ADDRESSES = {"balancer": BALANCER, **APP_HOSTS, "db": DATABASE_HOST}
 PUBLIC_NAME = "board.example"
 PUBLIC = {"Host": PUBLIC_NAME}
 PREFIX = "/subsite"
@@ -96,6 +97,9 @@ def haproxy_config(servers, address=BALANCER, example=HAPROXY_EXAMPLE):
     lines = "".join(f"\tserver {name} {addr}:80\n" for name, addr in servers.items())
     text, count = re.subn(r"(\tserver \S+ \S+\n)+", lines, text)
     assert count == 1, "the example has no block of server lines"
+    lines = "".join(f"\tserver {name}-fallback {addr}:80 backup no-check\n" for name, addr in servers.items())
+    text, count = re.subn(r"(\tserver \S+-fallback \S+ backup no-check\n)+", lines, text)
+    assert count == 1, "the example has no block of fallback server lines"
     text = text.replace("\tbind :80\n", f"\tbind {address}:80\n")
     text = re.sub(r"^\tlog /dev/log.*\n", "", text, flags=re.M)
     assert f"hdr Host {PUBLIC_NAME}" in text and f"uri {PREFIX}/_health" in text
@@ -259,8 +263,9 @@ class Cluster:
     # ---- traffic -------------------------------------------------------------
 
     def browser(self, name, cookies_of=None):
-        """A Browser asking app host NAME directly, under the public name; COOKIES_OF's cookies go along."""
-        browser = Browser(self.hosts[name], origin=f"http://{APP_HOSTS[name]}", headers=PUBLIC)
+        """A Browser asking host NAME (an app host, or the balancer as the public does) under the
+        public name; COOKIES_OF's cookies go along."""
+        browser = Browser(self.hosts[name], origin=f"http://{ADDRESSES[name]}", headers=PUBLIC)
         if cookies_of is not None:
             browser.cookies = cookies_of.cookies
         return browser

@@ -6,6 +6,7 @@ hosts and a PostgreSQL host in one network namespace. Load goes through the
 balancer, as the public's.
 """
 
+import re
 import time
 
 import pytest
@@ -106,6 +107,48 @@ def test_an_image_posted_through_one_host_is_sent_by_the_others_nginx(hosts):
         "www-data 644"
 
 
+def test_subsite_check_reports_the_shared_database_and_images(hosts):
+    for name in cluster.APP_HOSTS:
+        said = hosts.hosts[name].run("subsite check", check=False).stdout
+        where = f"postgresql://{cluster.DB_USER}@{cluster.DATABASE_HOST}/{cluster.DB_NAME}"
+        assert f"[ OK ] database reachable as www-data (PostgreSQL {where})" in said, said
+        assert "[ OK ] database schema at version" in said, said
+        assert re.search(r"\[ OK \] images shared through .*: its uploads table holds \d+ images", said), said
+        assert cluster.DB_PASSWORD not in said
+
+
+def test_with_postgresql_down_pages_and_images_are_still_read_and_a_post_says_why(hosts):
+    """The shared store down: both hosts fail HAProxy's check, and the balancer's fallback lines
+    still send them the public's requests; `subsite check` says what is wrong."""
+    public, admin = hosts.browser("balancer"), hosts.browser("balancer")
+    assert admin.login(cluster.PREFIX, PASSWORD).status == 303
+    form = {"csrf_token": admin.csrf(f"{cluster.PREFIX}/admin/posts/new"), "title": "Kept", "body": "b"}
+    assert admin.post(f"{cluster.PREFIX}/admin/posts/new", form, files={"image": ("k.png", png_bytes(), "image/png")}
+                      ).status == 303
+    image = public.get(f"{cluster.PREFIX}/api/posts").json()[0]["image"]
+    front = f"{cluster.PREFIX}/"
+    for _ in range(4):                  # each host's cache holds the front page, each host a copy of the image
+        assert public.get(front).status == 200 and public.get(image).status == 200
+    db = hosts.hosts["db"]
+    db.run("service postgresql stop")
+    try:
+        hosts.wait_states(dict.fromkeys(cluster.APP_HOSTS, "DOWN"), timeout=10)
+        for _ in range(4):
+            page = public.get(front)
+            assert page.status == 200 and "Kept" in page.text, page.status
+            assert public.get(image).status == 200
+        form["title"] = "Not kept"
+        refused = admin.post(f"{cluster.PREFIX}/admin/posts/new", form)
+        assert refused.status == 503 and "database is unreachable" in refused.text, refused.text[:500]
+        assert refused.headers["Retry-After"] == "5"
+        said = hosts.hosts["app1"].run("subsite check", check=False)
+        assert said.returncode == 1 and "[FAIL] database reachable as www-data (PostgreSQL" in said.stdout, said.stdout
+        assert cluster.DB_PASSWORD not in said.stdout
+    finally:
+        db.run("service postgresql start")
+    hosts.wait_states(dict.fromkeys(cluster.APP_HOSTS, "UP"), timeout=15)
+
+
 def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(hosts):
     on_app1 = hosts.browser("app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
@@ -123,6 +166,7 @@ def test_postgresql_restarted_under_load_fails_cleanly_and_loses_nothing(hosts):
     # Requests during the restart may fail, with a page and at once: never a hang past 10 s.
     assert result["latency_ms"]["max"] < 10_000, figures
     assert sum(result["errors"].values()) == 0, figures
+    assert {code for code in result["codes"] if code >= "500"} <= {"503"}, result["codes"]   # the app's page
     assert result["classes"].get("2xx", 0) > 100 and result["created"], figures
     # The apps reconnected by themselves, and every acknowledged write is there.
     for name in cluster.APP_HOSTS:
