@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import soak
@@ -249,16 +248,11 @@ class Cluster:
         return rolling.Balancer(lambda command: lb.run(command).stdout, BACKEND, HAPROXY_SOCKET)
 
     def wait_states(self, wanted, timeout=30):
-        """Wait until every server in WANTED ({server: state prefix}) is in that state; return the states."""
+        """Wait until every server in WANTED ({server: state prefix}) is in that state
+        (rolling.Balancer.wait: a RollError after TIMEOUT seconds)."""
         socket = self.balancer_socket()
-        deadline = time.monotonic() + timeout
-        while True:
-            states = {name: row["status"] for name, row in socket.stats().items()}
-            if all(states.get(s, "").startswith(v) for s, v in wanted.items()):
-                return states
-            if time.monotonic() > deadline:
-                raise AssertionError(f"HAProxy's servers are {states}, not {wanted} after {timeout} s")
-            time.sleep(0.2)
+        for server, state in wanted.items():
+            socket.wait(server, lambda row, state=state: row["status"].startswith(state), f"being {state}", timeout)
 
     # ---- traffic -------------------------------------------------------------
 

@@ -120,4 +120,11 @@ def test_the_linker_cache_is_refreshed_when_libpq_cannot_be_found_by_name(found,
     # A libpq5 installed in this apt run: not in the cache before libc-bin's trigger.
     ran = []
     setup.find_libpq(find=lambda name: found, run=lambda cmd, check: ran.append(cmd))
-    assert ran == ([["ldconfig"]] if refreshed else [])
+    assert ran == ([["/sbin/ldconfig"]] if refreshed else [])
+
+
+def test_a_linker_cache_that_cannot_be_refreshed_is_said_and_the_setup_goes_on(capsys):
+    def missing(cmd, check):
+        raise FileNotFoundError(2, "No such file or directory", cmd[0])
+    setup.find_libpq(find=lambda name: None, run=missing)
+    assert "could not run /sbin/ldconfig to find libpq" in capsys.readouterr().err

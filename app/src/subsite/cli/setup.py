@@ -172,6 +172,10 @@ def take_over_from_init_script():
     return ok, output
 
 
+# libc-bin's, by its full path: not looked up on a PATH the caller chose.
+LDCONFIG = "/sbin/ldconfig"
+
+
 def find_libpq(find=ctypes.util.find_library, run=subprocess.run):
     """Make sure libpq (a dependency, for PostgreSQL) can be found by name, as psycopg looks for it.
 
@@ -182,7 +186,11 @@ def find_libpq(find=ctypes.util.find_library, run=subprocess.run):
     may name a PostgreSQL database, are read and the app starts.
     """
     if find("pq") is None:
-        run(["ldconfig"], check=False)
+        try:
+            run([LDCONFIG], check=False)
+        except OSError as error:
+            warn(f"could not run {LDCONFIG} to find libpq ({error}); a PostgreSQL database may be refused "
+                 f"until it runs")
 
 
 def run(args):
