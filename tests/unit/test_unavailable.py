@@ -52,7 +52,7 @@ def test_a_page_while_postgresql_is_down_is_a_503_page_logged_once(make_client, 
     logged = [record.getMessage() for record in caplog.records if record.name.startswith("subsite")]
     assert len(logged) == 2, logged             # once for each request
     for said, path in zip(logged, ("/", "/api/posts")):
-        assert f"answered 503 to GET {client.prefix}{path}: postgresql:///postgres: " in said
+        assert f"answered 503 to GET '{client.prefix}{path}': postgresql:///postgres: " in said
     assert "Traceback" not in caplog.text
     assert client.get("/").status_code == 200
 

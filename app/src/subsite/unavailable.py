@@ -45,7 +45,8 @@ def answer(error):
     """Answer a request that failed because the database cannot serve; let any other database error through."""
     if not db.unreachable(error):
         raise error
-    current_app.logger.error("database unreachable, answered 503 to %s %s: %s",
+    # The path quoted (%r): a newline in it cannot start a line of its own in the log.
+    current_app.logger.error("database unreachable, answered 503 to %s %r: %s",
                              request.method, request.script_root + request.path, error)
     message = MESSAGE if request.method in SAFE_METHODS else f"{MESSAGE} {NOT_SAVED}"
     headers = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
