@@ -4,24 +4,15 @@ The repository itself (reprepro, the signatures, apt on a host) is tested in
 tests/install/test_publish.py.
 """
 
-import importlib.machinery
-import importlib.util
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from support import script_module
+
 TOP = Path(__file__).resolve().parents[2]
-
-
-def load():
-    loader = importlib.machinery.SourceFileLoader("publish", str(TOP / "scripts" / "publish"))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
-    loader.exec_module(module)
-    return module
-
-
-publish = load()
+publish = script_module("publish")
 
 
 def dpkg_compare(a, op, b):
