@@ -105,16 +105,21 @@ def test_the_caveat_says_who_shares_the_cpus(cpus, wrk_cpu, expected):
 
 
 def test_the_section_is_marked_and_says_what_the_ratio_cannot_show():
-    section, text, ok = bench.cluster_report(data(bench.cluster_cells(STEADY)))
+    cells = bench.cluster_cells(STEADY)
+    section, text, ok = bench.cluster_report(data(cells))
     assert ok and section.startswith(bench.CLUSTER_BEGIN + "\n") and section.endswith("\n" + bench.CLUSTER_END)
     assert text in section
-    assert '"two hosts/one host" cannot\nshow scale-out' in section
+    assert '"two hosts/one host" cannot show scale-out' in section
+    assert "- subsite from the .debs given (`--debs`); scripts/bench at commit abc1234; the cluster set up in 60 s\n" \
+        in section
+    assert "- subsite built from commit abc1234;" in bench.cluster_report({**data(cells), "build_s": 40})[0]
     assert "share the other, with the host's other jobs" in section
     # The front page's two groups, each 5 rounds of 200 + 100 + 400 requests.
     assert "of the\n7,000 front-page requests in the rounds, 3 reached an app" in section
     assert "app1 3, app2 0" in section
     assert "- each wrk run: 1 s; 5 rounds" in section and "medians over 5 rounds" in section
-    assert "1 round)" not in bench.cluster_report(data(bench.cluster_cells(STEADY), rounds=1))[0]
+    once = bench.cluster_report(data(cells, rounds=1))[0]
+    assert "medians over 1 round with" in once and "1 rounds" not in once
 
 
 def test_writing_the_cluster_section_leaves_the_others_as_they_were(tmp_path):
