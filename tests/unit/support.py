@@ -1,15 +1,11 @@
-"""Test helpers: a client that mounts the app like uWSGI, logging in, reading pages; the scripts as modules."""
+"""Test helpers: a client that mounts the app like uWSGI, logging in, reading pages."""
 
-import importlib.machinery
-import importlib.util
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from werkzeug.test import Client
 
 PASSWORD = "correct horse battery staple"
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 PREFIXES = ["", "/subsite", "/a/b"]
 
 # The smallest files each accepted format starts with.
@@ -134,11 +130,3 @@ def set_cookie(response, name):
             attrs[pname.lower()] = pvalue if sep else True
         return attrs
     return None
-
-
-def script_module(name):
-    """scripts/NAME (a file without .py) loaded as a module."""
-    loader = importlib.machinery.SourceFileLoader(name, str(SCRIPTS / name))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-    loader.exec_module(module)
-    return module

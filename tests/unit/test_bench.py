@@ -5,11 +5,15 @@ The measurements themselves (wrk in the cluster's namespace) run in
 formatting or statistics slip fails a test.
 """
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from support import script_module
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import entrypoints  # noqa: E402
 
-bench = script_module("bench")
+bench = entrypoints.load("bench")
 GROUPS = [f"{page} {conns}" for page in ("front", "health") for conns in (16, 64)]
 
 

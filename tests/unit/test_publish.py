@@ -5,14 +5,16 @@ tests/install/test_publish.py.
 """
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from support import script_module
-
 TOP = Path(__file__).resolve().parents[2]
-publish = script_module("publish")
+sys.path.insert(0, str(TOP / "scripts"))
+import entrypoints  # noqa: E402
+
+publish = entrypoints.load("publish")
 
 
 def dpkg_compare(a, op, b):
