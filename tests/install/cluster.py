@@ -294,3 +294,19 @@ DEFAULT_SITE = """server {
 }
 """
 
+
+def started(debs, password, suite="bookworm"):
+    """A Cluster of every host, as tests/install/test_cluster.py sets it up: DEBS published,
+    PostgreSQL, the app hosts on it with PASSWORD for the admin, the balancer, every app host
+    up at the balancer. Close it when done (it is closed here on a failure)."""
+    c = Cluster(debs, suite)
+    try:
+        c.publish(debs)
+        c.database()
+        c.shared_app_hosts(password)
+        c.balancer()
+        c.wait_states({name: "UP" for name in APP_HOSTS})
+    except BaseException:
+        c.close()
+        raise
+    return c

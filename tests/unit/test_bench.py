@@ -1,0 +1,144 @@
+"""scripts/bench's cluster table: the cells, the paired ratios and their side of 1, the section it writes.
+
+The measurements themselves (wrk in the cluster's namespace) run in
+`scripts/bench --cluster`; here the numbers are made up, so that a
+formatting or statistics slip fails a test.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import entrypoints  # noqa: E402
+
+bench = entrypoints.load("bench")
+GROUPS = [f"{page} {conns}" for page in ("front", "health") for conns in (16, 64)]
+
+
+def result(rps, cpu_us, served=None, failures=0):
+    """One wrk run of one second: RPS requests, CPU_US of server CPU per request."""
+    res = bench.wrk.Result(requests=rps, duration_us=1_000_000, bytes=0, connect=0, read=0, write=0,
+                           status=failures, timeout=0, p50_us=1000, p99_us=5000, max_us=9000)
+    res.cpu_us, res.served = cpu_us, served or {}
+    return res
+
+
+def runs(two, one, direct):
+    """Every group's runs: each of TWO, ONE, DIRECT a list of (req/s, CPU µs) per round."""
+    halves = {"app1": 50, "app2": 50}
+    return {group: {"two": [result(r, c, halves) for r, c in two],
+                    "one": [result(r, c, {"app1": 100, "app2": 0}) for r, c in one],
+                    "direct": [result(r, c) for r, c in direct]} for group in GROUPS}
+
+
+def data(cells, rounds=5, cpus=2, wrk_cpu=1):
+    return {"cluster": cells, "rounds": rounds, "front_app_requests": {"app1": 3, "app2": 0},
+            "host": {"cpu": "Test CPU", "cpus": cpus, "ram_gib": 4, "load": "0.5", "load_after": "0.7",
+                     "kernel": "6.1", "debian": "12.1"},
+            "wrk_cpu": wrk_cpu, "root_cpus": list(range(cpus - 1)) if wrk_cpu is not None else [0],
+            "roots": {"app1": {"debian": "12.9", "packages": ["subsite 1.1"]},
+                      "balancer": {"debian": "12.9", "packages": ["haproxy 2.6"]},
+                      "db": {"debian": "12.9", "packages": ["postgresql 15"]}},
+            "source": "abc1234", "setup_s": 60, "wrk": "wrk 4.1.0", "duration_s": 1, "total_s": 300}
+
+
+STEADY = runs(two=[(200, 50)] * 5, one=[(100, 100)] * 5, direct=[(400, 25)] * 5)
+
+
+def test_the_cells_sum_what_haproxy_sent_each_host_and_keep_every_round():
+    cells = bench.cluster_cells(STEADY)
+    assert list(cells) == GROUPS and list(cells["front 16"]) == ["two", "one", "direct"]
+    two = cells["front 16"]["two"]
+    assert two["served"] == {"app1": 250, "app2": 250}
+    assert cells["front 16"]["direct"]["served"] == {"app1": 0, "app2": 0}
+    assert two["rps"] == [200, 200, 200] and two["rounds_rps"] == [200] * 5 and two["requests"] == 1000
+
+
+def test_a_row_of_each_setup_with_its_ratio_and_split():
+    text, ok = bench.cluster_table(data(bench.cluster_cells(STEADY)))
+    lines = text.splitlines()
+    assert ok and len(lines) == 2 + 4 * 3
+    assert lines[0].startswith("| page | conns | setup | req/s | server CPU µs/req |")
+    assert lines[2] == ("| front page (warm page cache) | 16 | HAProxy → app1 + app2 | 200 (200–200) | "
+                        "50.00 (50.00–50.00) | 1.00 | 5.00 | 50 % : 50 % | "
+                        "two hosts/one host 2.00 (2.00–2.00); CPU 2.00 (2.00–2.00) | above 1 |")
+    assert lines[3] == ("| front page (warm page cache) | 16 | HAProxy → app1 (app2 drained) | 100 (100–100) | "
+                        "100 (100–100) | 1.00 | 5.00 | 100 % : 0 % | "
+                        "balancer/direct 0.25 (0.25–0.25); CPU 0.25 (0.25–0.25) | below 1 |")
+    assert lines[4] == ("| front page (warm page cache) | 16 | app1's nginx, no balancer | 400 (400–400) | "
+                        "25.00 (25.00–25.00) | 1.00 | 5.00 |  |  |  |")
+    assert lines[-1].startswith("| `_health` (reads PostgreSQL) | 64 | app1's nginx, no balancer |")
+    # Every row has as many cells as the header.
+    assert {line.count("|") for line in lines} == {11}
+
+
+@pytest.mark.parametrize("two, rounds, side", [
+    ([(90, 50), (110, 50), (95, 50), (105, 50), (100, 50)], 5, "not resolved"),
+    ([(101, 50), (120, 50), (110, 50), (130, 50), (115, 50)], 5, "above 1"),
+    ([(99, 50), (80, 50), (90, 50), (70, 50), (85, 50)], 5, "below 1"),
+    ([(200, 50)] * 4, 4, "not resolved"),
+], ids=["spans-1", "above", "below", "too-few-rounds"])
+def test_the_ratio_is_taken_round_by_round_and_placed_against_1(two, rounds, side):
+    cells = bench.cluster_cells(runs(two=two, one=[(100, 100)] * rounds, direct=[(100, 100)] * rounds))
+    row = bench.cluster_table(data(cells, rounds=rounds))[0].splitlines()[2]
+    assert row.endswith(f" | {side} |")
+    if side == "not resolved" and rounds == 5:
+        assert "two hosts/one host 1.00 (0.95–1.05); CPU 2.00 (2.00–2.00)" in row
+
+
+def test_failed_requests_make_an_error_row_and_a_failed_run():
+    broken = runs(two=[(200, 50)] * 5, one=[(100, 100)] * 5, direct=[(400, 25)] * 5)
+    broken["health 64"]["direct"][2] = result(400, 25, failures=7)
+    text, ok = bench.cluster_table(data(bench.cluster_cells(broken)))
+    assert not ok
+    row = "| `_health` (reads PostgreSQL) | 64 | app1's nginx, no balancer | ERROR: 7 failed of 2000 |"
+    assert f"{row} | |  |  |  |  |" in text
+
+
+@pytest.mark.parametrize("cpus, wrk_cpu, expected", [
+    (2, 1, "The machine has 2 CPUs: wrk has one of them, and the balancer, both app hosts and "
+           "PostgreSQL share the other, with the host's other jobs."),
+    (4, 3, "The machine has 4 CPUs: wrk has one of them, and the balancer, both app hosts and "
+           "PostgreSQL share the other 3, with the host's other jobs."),
+    (1, None, "The machine has one CPU: wrk, the balancer, both app hosts and PostgreSQL share it."),
+])
+def test_the_caveat_says_who_shares_the_cpus(cpus, wrk_cpu, expected):
+    assert bench.cpus_sentence(data({}, cpus=cpus, wrk_cpu=wrk_cpu)) == expected
+
+
+def test_the_section_is_marked_and_says_what_the_ratio_cannot_show():
+    cells = bench.cluster_cells(STEADY)
+    section, text, ok = bench.cluster_report(data(cells))
+    assert ok and section.startswith(bench.CLUSTER_BEGIN + "\n") and section.endswith("\n" + bench.CLUSTER_END)
+    assert text in section
+    assert '"two hosts/one host" cannot show scale-out' in section
+    assert "- subsite from the .debs given (`--debs`); scripts/bench at commit abc1234; the cluster set up in 60 s\n" \
+        in section
+    assert "- subsite built from commit abc1234;" in bench.cluster_report({**data(cells), "build_s": 40})[0]
+    assert "share the other, with the host's other jobs" in section
+    # The front page's two groups, each 5 rounds of 200 + 100 + 400 requests.
+    assert "of the\n7,000 front-page requests in the rounds, 3 reached an app" in section
+    assert "app1 3, app2 0" in section
+    assert "- each wrk run: 1 s; 5 rounds" in section and "medians over 5 rounds" in section
+    once = bench.cluster_report(data(cells, rounds=1))[0]
+    assert "medians over 1 round with" in once and "1 rounds" not in once
+
+
+def test_writing_the_cluster_section_leaves_the_others_as_they_were(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    others = (f"# Benchmarks\n\nBy hand.\n\n{bench.BEGIN}\nmain table\n{bench.END}\n\n## Growth\n\n"
+              f"{bench.GROWTH_BEGIN}\ngrowth table\n{bench.GROWTH_END}\n\nMore by hand.\n")
+    out.write_text(others + f"\n{bench.CLUSTER_BEGIN}\nold\n{bench.CLUSTER_END}\n\nAfter.\n")
+    bench.write(out, (bench.CLUSTER_BEGIN, bench.CLUSTER_END, f"{bench.CLUSTER_BEGIN}\nnew\n{bench.CLUSTER_END}"))
+    assert out.read_text() == others + f"\n{bench.CLUSTER_BEGIN}\nnew\n{bench.CLUSTER_END}\n\nAfter.\n"
+
+
+def test_a_file_without_the_markers_gets_the_section_at_its_end(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\nBy hand.\n")
+    bench.write(out, (bench.BEGIN, bench.END, f"{bench.BEGIN}\nA\n{bench.END}"),
+                (bench.GROWTH_BEGIN, bench.GROWTH_END, f"{bench.GROWTH_BEGIN}\nB\n{bench.GROWTH_END}"))
+    assert out.read_text() == (f"# Benchmarks\n\nBy hand.\n\n{bench.BEGIN}\nA\n{bench.END}\n\n"
+                               f"{bench.GROWTH_BEGIN}\nB\n{bench.GROWTH_END}\n")
