@@ -74,7 +74,7 @@ if mode == "fill":
     rows = ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(have + 1, number + 1))
 else:
     rows = ((have + n, f"Notice {n}", body, "2024-01-01T00:00:00+00:00") for n in range(1, number + 1))
-published = pagecache.file_of(layout.DATABASE_FILE)
+published = pagecache.folder()
 with pagecache.publishing(published):
     with conn:
         conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)", rows)

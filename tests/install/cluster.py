@@ -295,11 +295,11 @@ DEFAULT_SITE = """server {
 """
 
 
-def started(debs, password, suite="bookworm"):
-    """A Cluster of every host, as tests/install/test_cluster.py sets it up: DEBS published,
-    PostgreSQL, the app hosts on it with PASSWORD for the admin, the balancer, every app host
-    up at the balancer. Close it when done (it is closed here on a failure)."""
-    c = Cluster(debs, suite)
+def started(debs, password, suite="bookworm", init="sysv"):
+    """A Cluster of every host (test_cluster.py's, the benchmark's): DEBS published, PostgreSQL,
+    the app hosts (booting INIT) on it with PASSWORD for the admin, the balancer, every app
+    host up at the balancer. Close it when done (it is closed here on a failure)."""
+    c = Cluster(debs, suite, init)
     try:
         c.publish(debs)
         c.database()

@@ -227,10 +227,12 @@ def test_the_cache_is_nginx_own_and_bounded(site):
     assert machine.run("find /var/cache/subsite-nginx -type f | wc -l").stdout.strip() != "0"
     config = machine.run("nginx -T 2>/dev/null").stdout
     assert "keys_zone=subsite:8m max_size=128m inactive=10m use_temp_path=off" in config
-    # The link nginx resolves for the generation: the app's (www-data), beside the database.
-    link = "/var/lib/subsite/subsite.db.generation/current"
+    # The link nginx resolves for the generation: the app's (www-data), in memory at a short path.
+    link = "/run/subsite/current"
+    assert machine.run(f"stat -c '%U %a' /run/subsite").stdout.strip() == "www-data 755"
     assert machine.run(f"stat -c '%U %F' {link}").stdout.strip() == "www-data symbolic link"
     assert machine.run(f"stat -L -c '%U %F' {link}").stdout.strip() == "www-data directory"
+    assert "open_file_cache max=1000 inactive=60s;" in config
 
 
 def test_page_cache_no_sends_everything_to_the_app(site):

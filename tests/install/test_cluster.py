@@ -28,12 +28,7 @@ def hosts(request):
     """The cluster, its app hosts booting systemd as servers do (CI), or without (the full run)."""
     require_namespaces()
     suite, init = split(request.param)
-    with cluster.Cluster(suite_debs(suite), suite, init) as c:
-        c.publish(suite_debs("bookworm"))
-        c.database()
-        c.shared_app_hosts(PASSWORD)
-        c.balancer()
-        c.wait_states({name: "UP" for name in cluster.APP_HOSTS})
+    with cluster.started(suite_debs(suite), PASSWORD, suite, init) as c:
         yield c
 
 

@@ -40,6 +40,8 @@ def this_machine(monkeypatch, tmp_path_factory):
     generated = tmp_path_factory.mktemp("lib-nginx")
     for name in ("NGINX_CACHE_HTTP_FILE", "NGINX_CACHE_LOCATION_FILE"):
         monkeypatch.setattr(layout, name, generated / getattr(layout, name).name)
+    # The board's generation (/run/subsite on a server): each test its own.
+    monkeypatch.setattr(layout, "GENERATION_DIR", tmp_path_factory.mktemp("run") / layout.NAME)
 
 
 @pytest.fixture(scope="session")
@@ -192,9 +194,8 @@ def postgres_server():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _postgres_database(server, tmp_path, monkeypatch, migrated):
-    """A new database's URL; this host's generation file in the test's directory; the app's connections closed after."""
-    monkeypatch.setattr(layout, "GENERATION_FILE", tmp_path / "postgresql.generation")
+def _postgres_database(server, migrated):
+    """A new database's URL; the app's connections closed after."""
     url = server.new_database(migrated)
     yield url
     for key in [key for key in db._connections if key[2] == url]:
@@ -202,15 +203,15 @@ def _postgres_database(server, tmp_path, monkeypatch, migrated):
 
 
 @pytest.fixture
-def pg_url(postgres_server, tmp_path, monkeypatch):
+def pg_url(postgres_server):
     """The URL of a new PostgreSQL database, migrated to this release's schema and holding nothing."""
-    yield from _postgres_database(postgres_server, tmp_path, monkeypatch, migrated=True)
+    yield from _postgres_database(postgres_server, migrated=True)
 
 
 @pytest.fixture
-def empty_pg_url(postgres_server, tmp_path, monkeypatch):
+def empty_pg_url(postgres_server):
     """The URL of a new PostgreSQL database without any table."""
-    yield from _postgres_database(postgres_server, tmp_path, monkeypatch, migrated=False)
+    yield from _postgres_database(postgres_server, migrated=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from subsite import db, dbcopy, generation, layout, pagecache
-from subsite.cli import main
+from subsite.cli import main, uwsgi_config
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 
@@ -315,6 +315,9 @@ def served(tmp_path_factory, monkeypatch, protected_regular):
     settings_file.write_text(f"[subsite]\nprefix = /subsite\ndatabase = {database}\nuploads = {data / 'uploads'}\n")
     monkeypatch.setattr(layout, "SETTINGS_FILE", settings_file)
     monkeypatch.setattr(layout, "WEB_USER", WEB)
+    (top / "run").mkdir()
+    monkeypatch.setattr(layout, "GENERATION_DIR", top / "run" / layout.NAME)
+    uwsgi_config.make_generation_dir()      # as each start of the app does, as root
     worker = subprocess.Popen([sys.executable, "-c", WORKER, str(database)], user=WEB, group=WEB, extra_groups=[],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -365,11 +368,12 @@ def test_restore_as_root_works_with_the_app_running(served, capsys):
     assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o600)
     assert titles(as_root_copy(kept[0], served.top)) == ["first", "second", "recent"]
     assert sorted(p.name for p in served.data.iterdir()) == sorted(
-        ["subsite.db", "subsite.db-wal", "subsite.db-shm", "subsite.db.generation", kept[0].name])
-    # The generation nginx reads (page cache): the web user's, which nginx reads as www-data.
-    info = (served.data / "subsite.db.generation").stat()
+        ["subsite.db", "subsite.db-wal", "subsite.db-shm", kept[0].name])
+    # The generation nginx reads (page cache), published as the web user, which nginx reads as www-data.
+    info = layout.GENERATION_DIR.stat()
     assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o755)
-    assert (served.data / "subsite.db.generation" / "current").resolve().is_dir()
+    assert (layout.GENERATION_DIR / "current").lstat().st_uid == served.web.pw_uid
+    assert (layout.GENERATION_DIR / "current").resolve().is_dir()
 
 
 def test_backup_as_root_works_with_the_app_running(served, capsys):
@@ -428,21 +432,21 @@ def test_restore_ends_every_admin_session(database, tmp_path):
 def test_restore_gives_the_board_a_new_generation_and_publishes_it(database, tmp_path):
     # The public pages nginx keeps are keyed by it: they show the restored posts at once.
     conn = db.connect(database)
-    before = pagecache.sync(conn, pagecache.file_of(database))
+    before = pagecache.sync(conn, pagecache.folder())
     copy = tmp_path / "copy.db"
     assert main(["backup", str(copy)]) == 0
     assert main(["restore", str(copy)]) == 0
     after = pagecache.current(db.connect(database))
     assert after not in (None, before), "the backup's generation is not current again"
-    assert pagecache.published(pagecache.file_of(database)).startswith(f"{after}-")
+    assert pagecache.published(pagecache.folder()).startswith(f"{after}-")
 
 
 def test_a_restore_nginx_cannot_be_told_of_says_so(database, tmp_path, capsys):
     copy = tmp_path / "copy.db"
     assert main(["backup", str(copy)]) == 0
-    pagecache.link_of(database).mkdir(parents=True)       # the link cannot be replaced
+    pagecache.link().mkdir(parents=True)       # the link cannot be replaced
     assert main(["restore", str(copy)]) == 1
     err = capsys.readouterr().err
     assert (f"restored {copy} into {database}, but cannot publish the board's generation in "
-            f"{pagecache.file_of(database)}") in err
+            f"{pagecache.folder()}") in err
     assert "nginx may serve public pages from before it" in err

@@ -230,12 +230,12 @@ def test_the_cache_key_holds_what_the_page_depends_on(trusted, headers, forwarde
 
 
 def test_the_generation_is_the_target_of_the_link_the_app_swaps(tmp_path):
-    from subsite import pagecache
+    from subsite import layout, pagecache
 
     settings = Settings(database=tmp_path / "board.db")
     # The cached locations' root is the link; only the key reads it.
-    assert f"root {pagecache.link_of(settings.database)};" in cache_location(settings)
-    assert pagecache.link_of(settings.database) == tmp_path / "board.db.generation" / "current"
+    assert f"root {pagecache.link()};" in cache_location(settings)
+    assert pagecache.link() == layout.GENERATION_DIR / "current"
     http = cache_http(settings)
     assert "map $realpath_root $subsite_generation {" in http
     # A link nginx cannot resolve gives the request's own id: no key shared with any other request.

@@ -15,8 +15,7 @@ def write_through_another_host(url):
 
 
 def test_a_write_through_another_host_is_published_here_at_the_next_round(pg_url):
-    here = pagecache.file_of(pg_url)
-    assert here == layout.GENERATION_FILE
+    here = pagecache.folder()
     poller.run(pg_url, sleep=lambda s: None, rounds=1)
     first = pagecache.published(here)
     assert first
@@ -35,14 +34,13 @@ def test_the_poller_waits_a_period_between_rounds_and_keeps_one_connection(pg_ur
     assert opened == [pg_url]
 
 
-def test_a_database_that_went_away_is_retried_and_said_once(postgres_server, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(layout, "GENERATION_FILE", tmp_path / "postgresql.generation")
+def test_a_database_that_went_away_is_retried_and_said_once(postgres_server, capsys):
     missing = postgres_server.url(database="no_such_board")
     poller.run(missing, sleep=lambda s: None, rounds=3)
     err = capsys.readouterr().err
     assert err.count("subsite: cannot follow the board's generation in") == 1, err
     assert "no_such_board" in err and "retrying every 0.5 s" in err
-    assert pagecache.published(tmp_path / "postgresql.generation") is None
+    assert pagecache.published(pagecache.folder()) is None
 
 
 def test_the_poller_comes_back_when_the_database_does(pg_url, monkeypatch, capsys):
@@ -58,7 +56,7 @@ def test_the_poller_comes_back_when_the_database_does(pg_url, monkeypatch, capsy
     poller.run(pg_url, sleep=lambda s: None, rounds=2)
     err = capsys.readouterr().err
     assert "connection refused" in err and "the page cache follows the database again" in err
-    assert pagecache.published(pagecache.file_of(pg_url))
+    assert pagecache.published(pagecache.folder())
 
 
 def test_uwsgi_runs_the_poller_in_a_mule_only_with_postgresql():

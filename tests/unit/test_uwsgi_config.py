@@ -70,6 +70,27 @@ def test_the_run_directory_is_taken_back_only_in_a_start_by_the_init_script(run_
     assert taken == [True]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="changes owners: needs root")
+def test_every_start_makes_the_generations_directory_for_the_apps_user(tmp_path, monkeypatch):
+    # In memory (/run/subsite): gone at each boot, made again by the start's root step.
+    monkeypatch.setattr(layout, "SETTINGS_FILE", tmp_path / "subsite.ini")
+    layout.SETTINGS_FILE.write_text("[subsite]\nprefix = /board\n")
+    monkeypatch.setattr(nginx, "apply", lambda values: nginx.Outcome(False))
+    monkeypatch.delenv(uwsgi_config.INIT_SCRIPT_APP, raising=False)
+    uwsgi_config.prepare_start()
+    info = os.lstat(layout.GENERATION_DIR)
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (WEB.pw_uid, WEB.pw_gid, 0o755)
+    assert os.path.isdir(layout.GENERATION_DIR) and not os.path.islink(layout.GENERATION_DIR)
+
+
+def test_a_link_in_place_of_the_generations_directory_refuses_the_start(tmp_path, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    layout.GENERATION_DIR.parent.mkdir(parents=True, exist_ok=True)
+    layout.GENERATION_DIR.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(uwsgi_config.StartRefused, match="should be a directory but is a link"):
+        uwsgi_config.make_generation_dir()
+
+
 def test_a_venv_for_another_python_than_uwsgis_never_starts(tmp_path, monkeypatch, capsys):
     plugin = tmp_path / "python3_plugin.so"
     other = (sys.version_info[0], sys.version_info[1] + 2)

@@ -140,7 +140,7 @@ def test_a_start_publishes_the_boards_generation(installed, tmp_path, monkeypatc
     database = tmp_path / "data" / "subsite.db"
     as_web_user(monkeypatch, wsgi)
     assert wsgi.publish_generation(database) is True
-    published = pagecache.published(pagecache.file_of(database))
+    published = pagecache.published(pagecache.folder())
     # This start's own: a start may bring other settings or templates than the pages nginx kept.
     assert published.endswith(f"-{pagecache.START}")
     assert published.startswith(pagecache.current(wsgi.db.connect(database)))
@@ -152,7 +152,7 @@ def test_root_publishes_nothing_in_the_apps_data(installed, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root")
     assert wsgi.publish_generation(tmp_path / "data" / "subsite.db") is False
-    assert not (tmp_path / "data" / "subsite.db.generation").exists()
+    assert not wsgi.pagecache.folder().exists()
 
 
 def test_a_start_that_cannot_publish_lets_nginx_pass_everything_to_the_app(installed, tmp_path, monkeypatch,
@@ -160,7 +160,7 @@ def test_a_start_that_cannot_publish_lets_nginx_pass_everything_to_the_app(insta
     wsgi = installed()
     as_web_user(monkeypatch, wsgi)
     database = tmp_path / "data" / "subsite.db"
-    stale = wsgi.pagecache.link_of(database)
+    stale = wsgi.pagecache.link()
     wsgi.pagecache.publish(stale.parent, "from-the-last-start")
     monkeypatch.setattr(wsgi.pagecache, "sync", lambda conn, path: (_ for _ in ()).throw(
         wsgi.sqlite3.OperationalError("database is locked")))

@@ -163,11 +163,6 @@ def get_post_or_404(post_id):
     return row
 
 
-def generation_file():
-    """Return the file nginx reads the board's generation from (beside the database)."""
-    return pagecache.file_of(current_app.config["DATABASE"])
-
-
 def _change(statement, params):
     """Run ``statement``, which changes what the public pages show; return the rows it returns.
 
@@ -176,7 +171,7 @@ def _change(statement, params):
     for any public page misses nginx's cache.
     """
     db = get_db()
-    path = generation_file()
+    path = pagecache.folder()
     with pagecache.publishing(path):
         with db:
             cursor = db.execute(statement, params)

@@ -59,7 +59,7 @@ def restore(backup, source, database, kept):
         posts = _checked_copy(backup, source, copy)
         check_database(database)
         kept = _keep(database, Path(kept))
-        published = pagecache.file_of(database)
+        published = pagecache.folder()
         try:
             # Under the lock the app's writes publish under: none of them can
             # publish between the copy and the restored posts' generation.

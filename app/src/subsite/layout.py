@@ -19,9 +19,11 @@ PASSWORD_FILE = ETC_DIR / "admin-password"
 STATE_DIR = Path("/var/lib") / NAME
 DATABASE_FILE = STATE_DIR / f"{NAME}.db"
 UPLOADS_DIR = STATE_DIR / "uploads"
-# Where this host publishes the board's generation for nginx (pagecache.py)
-# when the database is PostgreSQL; an SQLite database has it beside its file.
-GENERATION_FILE = STATE_DIR / "postgresql.generation"
+# The board's generation for nginx's page cache (pagecache.py): the app's user's,
+# in memory (root makes it at every start of the app), whichever the database.
+# nginx resolves a link in it on every cached request, at a cost that grows
+# with the path's length: a short path.
+GENERATION_DIR = Path("/run") / NAME
 
 # What root generates from the settings: root's alone (0755), outside the data,
 # because nginx's root master loads the files in it.

@@ -163,6 +163,10 @@ uwsgi_no_cache $cookie_{admin_cookie};
 # The app asks browsers to revalidate every time (Cache-Control: no-cache, and
 # an ETag, which nginx answers from the cache with 304): that is for them.
 uwsgi_ignore_headers Cache-Control;
+# The cached pages' files stay open between requests. A page's file is never
+# rewritten under its key (a write changes the key), and one removed is a miss.
+open_file_cache max=1000 inactive=60s;
+open_file_cache_valid 60s;
 """
 
 
@@ -230,7 +234,7 @@ def _values(settings):
         cache_entries=f"{int(CACHE_KEYS[:-1]) * 8000:,}",
         cache_max=CACHE_MAX,
         cache_inactive=CACHE_INACTIVE,
-        generation_link=pagecache.link_of(settings.database),
+        generation_link=pagecache.link(),
         cache_key=cache_key(settings),
         admin_cookie=ADMIN_COOKIE,
         uwsgi_params=UWSGI_PARAMS,

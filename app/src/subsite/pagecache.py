@@ -3,12 +3,12 @@
 nginx keeps the public pages (the front page and its later pages, each post,
 the directory and the JSON API) in its own cache, under a key that ends with
 the generation. nginx reads it, on every request that uses the cache, as the
-target of a link beside the database: ``subsite.db.generation/current`` names
-a directory called after the generation (with PostgreSQL, in layout's
-STATE_DIR: each host has its own), and nginx resolves the link
-($realpath_root, a few system calls and no script). A write replaces the
-generation in the database in the same transaction as the change and, after
-the commit and before the write is answered, swaps the link. The next request
+target of a link: ``/run/subsite/current`` (layout.GENERATION_DIR, each host
+its own) names a directory called after the generation, and nginx resolves
+the link ($realpath_root: a system call per part of the path, and no script;
+hence a short path, in memory). A write replaces the generation in the
+database in the same transaction as the change and, after the commit and
+before the write is answered, swaps the link. The next request
 therefore asks for a key no page was ever stored under, and reaches the app.
 Pages stored under an older key are never asked for again (nginx drops them
 when they expire or room is needed): nothing is purged, so nothing can be
@@ -20,8 +20,9 @@ app may bring other settings or templates, so it starts the cache afresh too.
 Publishing is done under a lock, in the order of the commits, and never puts
 back a generation that is no longer the database's; `sync` publishes the
 database's generation when the link lags behind it (a worker killed between
-a commit and its publish). Hosts that share one database will each run `sync`
-in a small loop, which brings every host's cache up to date within its period.
+a commit and its publish, or a new start: the directory is in memory). Hosts
+that share one PostgreSQL database each run `sync` in a small loop (poller.py),
+which brings every host's cache up to date within its period.
 """
 
 import fcntl
@@ -31,7 +32,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import generation, layout, postgres
+from . import generation, layout
 
 # The board's generation table (see migrations.py; generation.py keeps its one row).
 TABLE = "board_generation"
@@ -41,7 +42,7 @@ TABLE = "board_generation"
 START = secrets.token_hex(8)
 
 
-# The link nginx resolves (its root in the cached locations), inside file_of(database).
+# The link nginx resolves (its root in the cached locations), in folder().
 LINK = "current"
 # Directories of replaced generations go, at a later publish, once they were made
 # this long ago (seconds). A request that resolved the link just before the swap
@@ -49,17 +50,14 @@ LINK = "current"
 KEEP_REPLACED = 60
 
 
-def file_of(database):
-    """Return the directory that holds the generation's link and directories: beside an SQLite file; for
-    PostgreSQL, layout's (each host's own)."""
-    if postgres.is_url(database):
-        return layout.GENERATION_FILE
-    return Path(f"{database}.generation")
+def folder():
+    """Return the directory that holds the generation's link and directories (layout.GENERATION_DIR)."""
+    return layout.GENERATION_DIR
 
 
-def link_of(database):
-    """Return the link nginx resolves to read the generation of ``database``."""
-    return file_of(database) / LINK
+def link():
+    """Return the link nginx resolves to read the board's generation."""
+    return folder() / LINK
 
 
 def current(conn):
@@ -83,27 +81,26 @@ def publish(path, value):
     The generation's directory is made first, then a new link is renamed over
     the old one; directories of generations replaced long ago are removed.
     """
-    folder, name = Path(path), content(value)
+    here, name = Path(path), content(value)
     try:
-        if folder.is_file() and not folder.is_symlink():
-            folder.unlink()                 # a file of earlier 1.1 builds, which held the generation
-        folder.mkdir(mode=0o755, exist_ok=True)
-        (folder / name).mkdir(mode=0o755, exist_ok=True)
-        fresh = folder / f".{LINK}.{secrets.token_hex(8)}"
+        here.mkdir(mode=0o755, exist_ok=True)
+        (here / name).mkdir(mode=0o755, exist_ok=True)
+        fresh = here / f".{LINK}.{secrets.token_hex(8)}"
         os.symlink(name, fresh)
-        os.replace(fresh, folder / LINK)
+        os.replace(fresh, here / LINK)
     except OSError as error:
-        raise PublishError(f"cannot publish the board's generation in {folder} ({error.strerror or error}). "
+        raise PublishError(f"cannot publish the board's generation in {here} ({error.strerror or error}). "
                            f"The change is saved, but nginx may serve public pages from before it until the "
-                           f"app's user (uid {os.geteuid()}) can write that directory, beside the database; the "
-                           f"next write or start of the app then brings the pages up to date.") from None
-    _remove_replaced(folder, name)
+                           f"app's user (uid {os.geteuid()}) can write that directory, which each start of the "
+                           f"app makes (service uwsgi restart); the next write then brings the pages up to "
+                           f"date.") from None
+    _remove_replaced(here, name)
 
 
-def _remove_replaced(folder, keep, now=None):
-    """Remove the generation directories in ``folder`` replaced more than KEEP_REPLACED seconds ago."""
+def _remove_replaced(here, keep, now=None):
+    """Remove the generation directories in ``here`` replaced more than KEEP_REPLACED seconds ago."""
     limit = (time.time() if now is None else now) - KEEP_REPLACED
-    for entry in os.scandir(folder):
+    for entry in os.scandir(here):
         try:
             if entry.name in (keep, LINK) or entry.stat(follow_symlinks=False).st_mtime > limit:
                 continue
@@ -123,17 +120,23 @@ class PublishError(RuntimeError):
 def publishing(path):
     """Hold the lock under which generations are committed and published, in that order.
 
-    Every write commits and publishes inside it, so the file never goes back
+    Every write commits and publishes inside it, so the link never goes back
     to a generation an earlier commit replaced. The lock is on the directory
-    holding ``path`` (flock), so processes that share nothing else (the
-    workers, `subsite restore`, a poller) take the same one.
+    ``path`` itself (flock), made here if it can be, so processes that share
+    nothing else (the workers, `subsite restore`, the poller) take the same one.
     """
-    folder = os.open(Path(path).parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
+        Path(path).mkdir(mode=0o755, exist_ok=True)
+        here = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise PublishError(f"cannot publish the board's generation in {path} ({error.strerror or error}): "
+                           f"each start of the app makes that directory for its user; run: service uwsgi "
+                           f"restart") from None
+    try:
+        fcntl.flock(here, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(folder)
+        os.close(here)
 
 
 def published(path):

@@ -21,7 +21,7 @@ PERIOD = 0.5
 def poll_once(database, conn):
     """Publish the database's generation if this host's lags behind; return the connection to keep."""
     conn = conn or db.connect(database)
-    pagecache.sync(conn, pagecache.file_of(database))
+    pagecache.sync(conn, pagecache.folder())
     return conn
 
 

@@ -62,7 +62,7 @@ def publish_generation(database):
         # A uWSGI master that has not dropped its privileges yet: root never
         # writes in the app's data directory (README); the workers publish.
         return False
-    path = pagecache.file_of(database)
+    path = pagecache.folder()
     try:
         with closing(db.connect(database)) as conn:
             pagecache.sync(conn, path)
@@ -71,7 +71,7 @@ def publish_generation(database):
         print(f"subsite: cannot publish the board's generation for nginx's page cache: {error}; "
               "nginx passes the public pages to the app meanwhile", file=sys.stderr, flush=True)
         try:
-            pagecache.link_of(database).unlink(missing_ok=True)
+            pagecache.link().unlink(missing_ok=True)
         except OSError:
             pass
         return False

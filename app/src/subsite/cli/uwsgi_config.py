@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .. import layout, nginx, postgres, services, settings
+from .common import Refused, ensure_dir
 
 # What uWSGI mounts; SCRIPT_NAME is the prefix thanks to manage-script-name.
 MOUNT = "[uwsgi]\nmount = {prefix}=subsite.wsgi:application\n"
@@ -115,7 +116,8 @@ def run(args):
 
 
 def prepare_start():
-    """The root step of a start: settings, run directory, log file, nginx; return the Settings."""
+    """The root step of a start: settings, run directory, log file, the generation's directory, nginx;
+    return the Settings."""
     try:
         values = settings.load()
     except settings.SettingsError as error:
@@ -124,6 +126,7 @@ def prepare_start():
         open_log_for_app()
     elif os.environ.get(INIT_SCRIPT_APP) == layout.NAME:
         take_back_run_dir()
+    make_generation_dir()
     try:
         outcome = nginx.apply(values)
     except nginx.NginxError as error:
@@ -190,6 +193,14 @@ def take_back_run_dir(keep=False):
                 os.unlink(name, dir_fd=fd)
     finally:
         os.close(fd)
+
+
+def make_generation_dir():
+    """Make the directory the app publishes the board's generation in (in memory: gone at each boot), its user's."""
+    try:
+        ensure_dir(layout.GENERATION_DIR, owner=layout.WEB_USER, mode=0o755)
+    except Refused as error:
+        raise StartRefused(str(error)) from None
 
 
 def open_log_for_app():
