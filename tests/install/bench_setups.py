@@ -85,6 +85,8 @@ print(os.path.getsize(layout.DATABASE_FILE))
 """
 
 SETTINGS = "/etc/subsite/subsite.ini"
+# The growth table's copies of the board, one per size, beside the app's own.
+GROWTH_BOARDS = "/var/lib/subsite"
 CACHE_CONF = "/var/lib/subsite-nginx/cache.conf"
 CACHE_DIR = "/var/cache/subsite-nginx"
 
@@ -103,6 +105,20 @@ def fill_posts(m, total=10) -> int:
 def seed_posts(m, count) -> None:
     """Add COUNT posts titled "Notice 1".."Notice COUNT", as the app's user (as the admin's writes are)."""
     m.run(f"{VENV_PYTHON} - add {count}", input=SEED)
+
+
+def copy_board(m, size) -> str:
+    """Copy the board (checkpointed by fill_posts) to a file of its own for SIZE posts, as the app's user; return it."""
+    path = f"{GROWTH_BOARDS}/growth-{size}.db"
+    m.run(f"su -s /bin/sh -c 'cp /var/lib/subsite/subsite.db {path}' www-data")
+    return path
+
+
+def use_board(m, path, url) -> None:
+    """Point the app at the SQLite file PATH (database =), restart it, wait until URL answers."""
+    m.run(f"sed -i '/^database *=/d' {SETTINGS} && echo 'database = {path}' >> {SETTINGS}"
+          " && service uwsgi restart >/dev/null")
+    m.wait_http(url, timeout=30)
 
 
 def set_page_cache(m, on: bool) -> None:
