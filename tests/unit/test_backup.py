@@ -376,6 +376,18 @@ def test_restore_as_root_works_with_the_app_running(served, capsys):
     assert (layout.GENERATION_DIR / "current").resolve().is_dir()
 
 
+def test_restore_before_the_app_started_since_boot_makes_the_generations_directory(served, capsys):
+    # /run/subsite is in memory: after a boot it is there only once the app started.
+    shutil.rmtree(layout.GENERATION_DIR)
+    board = served.top / "board.db"
+    add_posts(board, "from the backup")
+    assert main(["restore", str(board)]) == 0
+    assert "Restored 1 posts" in capsys.readouterr().out
+    info = layout.GENERATION_DIR.stat()
+    assert (info.st_uid, info.st_mode & 0o777) == (served.web.pw_uid, 0o755)
+    assert (layout.GENERATION_DIR / "current").resolve().is_dir()
+
+
 def test_backup_as_root_works_with_the_app_running(served, capsys):
     copy = served.top / "copy.db"
     assert main(["backup", str(copy)]) == 0
@@ -439,6 +451,18 @@ def test_restore_gives_the_board_a_new_generation_and_publishes_it(database, tmp
     after = pagecache.current(db.connect(database))
     assert after not in (None, before), "the backup's generation is not current again"
     assert pagecache.published(pagecache.folder()).startswith(f"{after}-")
+
+
+def test_a_restore_refused_for_the_generations_directory_changes_nothing(database, tmp_path, capsys):
+    copy = tmp_path / "copy.db"
+    assert main(["backup", str(copy)]) == 0
+    add_posts(copy, "only in the backup")
+    before = titles(database)
+    layout.GENERATION_DIR.parent.mkdir(parents=True, exist_ok=True)
+    layout.GENERATION_DIR.write_text("not a directory\n")
+    assert main(["restore", str(copy)]) == 1
+    assert f"{layout.GENERATION_DIR} should be a directory but is a link or a file" in capsys.readouterr().err
+    assert titles(database) == before
 
 
 def test_a_restore_nginx_cannot_be_told_of_says_so(database, tmp_path, capsys):

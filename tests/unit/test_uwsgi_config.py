@@ -84,11 +84,16 @@ def test_every_start_makes_the_generations_directory_for_the_apps_user(tmp_path,
 
 
 def test_a_link_in_place_of_the_generations_directory_refuses_the_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "SETTINGS_FILE", tmp_path / "subsite.ini")
+    layout.SETTINGS_FILE.write_text("[subsite]\nprefix = /board\n")
+    monkeypatch.delenv(uwsgi_config.INIT_SCRIPT_APP, raising=False)
     (tmp_path / "elsewhere").mkdir()
     layout.GENERATION_DIR.parent.mkdir(parents=True, exist_ok=True)
     layout.GENERATION_DIR.symlink_to(tmp_path / "elsewhere")
     with pytest.raises(uwsgi_config.StartRefused, match="should be a directory but is a link"):
-        uwsgi_config.make_generation_dir()
+        uwsgi_config.prepare_start()
+    # Not followed: what the link points to keeps its owner.
+    assert (tmp_path / "elsewhere").stat().st_uid == os.geteuid()
 
 
 def test_a_venv_for_another_python_than_uwsgis_never_starts(tmp_path, monkeypatch, capsys):

@@ -60,11 +60,13 @@ def restore(backup, source, database, kept):
         check_database(database)
         kept = _keep(database, Path(kept))
         published = pagecache.folder()
+        copied = False
         try:
             # Under the lock the app's writes publish under: none of them can
             # publish between the copy and the restored posts' generation.
             with pagecache.publishing(published):
                 _copy(sqlite3.connect(copy), connect(database, "rw"))
+                copied = True
                 with closing(connect(database, "rw")) as restored:
                     migrations.migrate(restored, database)
                     # The backup holds the session generation of its day: admin
@@ -77,6 +79,9 @@ def restore(backup, source, database, kept):
             raise CopyRefused(f"cannot restore {source} into {database}: {error}. "
                               f"The posts from before are kept in {kept}.") from None
         except pagecache.PublishError as error:
+            if not copied:
+                raise CopyRefused(f"cannot restore {source} into {database}: {error}. Nothing was "
+                                  f"changed.") from None
             raise CopyRefused(f"restored {source} into {database}, but {error}") from None
     return {"posts": posts, "kept": str(kept)}
 

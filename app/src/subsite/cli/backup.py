@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .. import dbcopy, layout, postgres, privileges, settings
+from . import uwsgi_config
 from .common import OK, Refused
 
 
@@ -53,6 +54,7 @@ def run_restore(args):
     backup = _open_backup(source)
     kept = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
+        uwsgi_config.make_generation_dir()      # the app may not have started since the machine booted
         done = _as_web_user(dbcopy.restore, backup, str(source), str(database), str(kept))
     finally:
         os.close(backup)

@@ -126,7 +126,10 @@ def prepare_start():
         open_log_for_app()
     elif os.environ.get(INIT_SCRIPT_APP) == layout.NAME:
         take_back_run_dir()
-    make_generation_dir()
+    try:
+        make_generation_dir()
+    except Refused as error:
+        raise StartRefused(str(error)) from None
     try:
         outcome = nginx.apply(values)
     except nginx.NginxError as error:
@@ -196,11 +199,9 @@ def take_back_run_dir(keep=False):
 
 
 def make_generation_dir():
-    """Make the directory the app publishes the board's generation in (in memory: gone at each boot), its user's."""
-    try:
-        ensure_dir(layout.GENERATION_DIR, owner=layout.WEB_USER, mode=0o755)
-    except Refused as error:
-        raise StartRefused(str(error)) from None
+    """Make the directory the app publishes the board's generation in (in memory: gone at each boot), its user's;
+    a link or a file in its place is refused (common.Refused)."""
+    ensure_dir(layout.GENERATION_DIR, owner=layout.WEB_USER, mode=0o755)
 
 
 def open_log_for_app():
