@@ -64,6 +64,20 @@ def test_a_login_through_one_host_holds_on_the_other_and_a_logout_ends_it_on_bot
         assert page.status in (302, 303) and "/admin/login" in page.headers["Location"], name
 
 
+def test_failed_logins_through_one_host_count_on_the_other(hosts):
+    # As the balancer passes the client on (trusted-proxies = 1); a documentation
+    # address, only ever a header's value here.
+    client = {"X-Forwarded-For": "198.51.100.7"}
+    for attempt in range(5):                    # the per-client limit: 5 in 5 minutes
+        through_app1 = hosts.browser("app1")
+        through_app1.headers.update(client)
+        assert through_app1.login(cluster.PREFIX, "wrong password").status == 200, attempt
+    through_app2 = hosts.browser("app2")
+    through_app2.headers.update(client)
+    refused = through_app2.login(cluster.PREFIX, PASSWORD)
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0, "counted in the shared database"
+
+
 def test_a_post_through_one_host_is_shown_by_the_other_within_a_second(hosts):
     front = f"{cluster.PREFIX}/"
     on_app2 = hosts.browser("app2")
