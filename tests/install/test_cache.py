@@ -232,7 +232,7 @@ def test_the_cache_is_nginx_own_and_bounded(site):
     assert machine.run(f"stat -c '%U %a' /run/subsite").stdout.strip() == "www-data 755"
     assert machine.run(f"stat -c '%U %F' {link}").stdout.strip() == "www-data symbolic link"
     assert machine.run(f"stat -L -c '%U %F' {link}").stdout.strip() == "www-data directory"
-    assert "open_file_cache max=1000 inactive=60s;" in config
+    assert "open_file_cache max=1000 inactive=60s;" in config and "open_file_cache_valid 1s;" in config
 
 
 def test_page_cache_no_sends_everything_to_the_app(site):

@@ -163,10 +163,13 @@ uwsgi_no_cache $cookie_{admin_cookie};
 # The app asks browsers to revalidate every time (Cache-Control: no-cache, and
 # an ETag, which nginx answers from the cache with 304): that is for them.
 uwsgi_ignore_headers Cache-Control;
-# The cached pages' files stay open between requests. A page's file is never
-# rewritten under its key (a write changes the key), and one removed is a miss.
+# The cached pages' files stay open between requests: a page's file is never
+# rewritten with other content under its key (a write changes the key), and one
+# removed is a miss. When a page's time is up (X-Accel-Expires) nginx stores it
+# again under the same name; until it looks at the name again (every second) it
+# still reads the expired file and asks the app, so that lasts a second at most.
 open_file_cache max=1000 inactive=60s;
-open_file_cache_valid 60s;
+open_file_cache_valid 1s;
 """
 
 
