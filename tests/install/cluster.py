@@ -50,6 +50,10 @@ HAPROXY_SOCKET = rolling.SOCKET
 BACKEND = rolling.BACKEND
 # apt as configuration management runs it: keep the files put in place before the install.
 APT_KEEP = "-o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef"
+# The machines the app hosts are, as conftest.py names them: booting systemd (CI's), and not.
+MACHINES = ("bookworm-systemd", "bookworm-sysv")
+# The admin's password on the app hosts (test only).
+PASSWORD = "cluster admin password"
 # The PostgreSQL role and database of the board, and the role's password (test only).
 DB_NAME = DB_USER = "subsite"
 DB_PASSWORD = "cluster-test-password"
@@ -253,6 +257,15 @@ class Cluster:
         socket = self.balancer_socket()
         for server, state in wanted.items():
             socket.wait(server, lambda row, state=state: row["status"].startswith(state), f"being {state}", timeout)
+
+    def roll(self, upgrade=rolling.UPGRADE):
+        """Upgrade every app host in turn as scripts/roll does (rolling.roll, over HAProxy's admin
+        socket and each host's shell); return the steps it logged."""
+        runs = {name: (lambda command, m=self.hosts[name]: m.run(command, timeout=600).stdout)
+                for name in APP_HOSTS}
+        steps = []
+        rolling.roll(self.balancer_socket(), runs, upgrade=upgrade, log=steps.append)
+        return steps
 
     # ---- traffic -------------------------------------------------------------
 

@@ -18,12 +18,12 @@ from conftest import require_namespaces, split, suite_debs
 
 HEALTH = f"{cluster.PREFIX}/_health"
 PUBLIC = cluster.PUBLIC
-PASSWORD = "cluster admin password"
+PASSWORD = cluster.PASSWORD
 KILL_UWSGI = ('for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = uwsgi ] '
               '&& kill -9 "${p#/proc/}"; done; true')
 
 
-@pytest.fixture(scope="module", params=["bookworm-systemd", "bookworm-sysv"])
+@pytest.fixture(scope="module", params=cluster.MACHINES)
 def hosts(request):
     """The cluster, its app hosts booting systemd as servers do (CI), or without (the full run)."""
     require_namespaces()
@@ -225,15 +225,12 @@ def test_rolling_upgrade_fails_no_request_and_loses_no_write(hosts):
     """
     on_app1 = hosts.browser("app1")
     assert on_app1.login(cluster.PREFIX, PASSWORD).status == 303
-    runs = {name: (lambda command, m=hosts.hosts[name]: m.run(command, timeout=600).stdout)
-            for name in cluster.APP_HOSTS}
     upgrade = cluster.rolling.UPGRADE.replace("apt-get update -q", "apt-get update -q -o Acquire::Retries=0")
     upgrade = upgrade.replace("install -q -y subsite", "install -q -y --reinstall subsite")
     assert upgrade != cluster.rolling.UPGRADE
-    steps = []
     load = hosts.start_load(on_app1, duration=3600, write_share=0.2, tag="roll-again")
     try:
-        cluster.rolling.roll(hosts.balancer_socket(), runs, upgrade=upgrade, log=steps.append)
+        steps = hosts.roll(upgrade)
     finally:
         result = hosts.finish_load(load, stop=True)
     print("rolling reinstall under load:", soak.load_figures(result))

@@ -14,10 +14,10 @@ import cluster
 import soak
 from conftest import deb_version, require_namespaces, split, suite_debs
 
-PASSWORD = "cluster admin password"
+PASSWORD = cluster.PASSWORD
 
 
-@pytest.fixture(scope="module", params=["bookworm-systemd", "bookworm-sysv"])
+@pytest.fixture(scope="module", params=cluster.MACHINES)
 def hosts(request, previous_debs):
     """1.0.0's hosts, booting systemd as servers do (CI), or without (the full run)."""
     require_namespaces()
@@ -40,12 +40,9 @@ def test_rolling_upgrade_from_release_1_0_0_fails_no_request_and_loses_no_write(
     hosts.publish(suite_debs("bookworm"))
     admin = hosts.browser("app1")
     assert admin.login(cluster.PREFIX, PASSWORD).status == 303
-    runs = {name: (lambda command, m=hosts.hosts[name]: m.run(command, timeout=600).stdout)
-            for name in cluster.APP_HOSTS}
-    steps = []
     load = hosts.start_load(admin, duration=3600, write_share=0.2, tag="roll-1.0.0")
     try:
-        cluster.rolling.roll(hosts.balancer_socket(), runs, log=steps.append)
+        steps = hosts.roll()
     finally:
         result = hosts.finish_load(load, stop=True)
     print(f"rolling upgrade {old} -> {new} ({hosts.init}) under load:", soak.load_figures(result))

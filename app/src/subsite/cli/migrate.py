@@ -15,7 +15,7 @@ migrations are pending, or this release cannot use the database; a refusal);
 Every database step runs as the app's user (dbmove.py).
 """
 
-from .. import dbmove, layout, postgres, privileges, settings
+from .. import db, dbmove, layout, postgres, privileges, settings
 from .common import FIX, OK, Refused
 
 # The database could not be reached or read.
@@ -42,7 +42,7 @@ def add_parser(subs):
 
 def run_migrate(args):
     database = _database()
-    where = _where(database)
+    where = db.where(database)
     if args.check:
         found = as_web_user(dbmove.status, database)
         if found["problem"]:
@@ -108,10 +108,6 @@ def _database():
 def _uploads_dir():
     """The uploads directory in the settings (read before the database steps, which run as www-data)."""
     return str(settings.load().uploads)
-
-
-def _where(database):
-    return postgres.describe(database) if postgres.is_url(database) else database
 
 
 def as_web_user(function, *args):
