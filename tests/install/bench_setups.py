@@ -61,6 +61,7 @@ GUNICORN = (
 # "Notice 1".."Notice COUNT". As the app's writes do, the board gets a new
 # generation with them (pagecache.py), so that nginx's page cache shows them at
 # once. The WAL is emptied after; prints the database's size.
+BODY_LINE = 'body = "A notice of ordinary length for the board. " * 8'
 SEED = """
 import os, pwd, sys
 from subsite import db, layout, pagecache
@@ -69,7 +70,7 @@ os.setgid(user.pw_gid); os.setuid(user.pw_uid)
 conn = db.connect(str(layout.DATABASE_FILE))
 mode, number = sys.argv[1], int(sys.argv[2])
 have = conn.execute("SELECT coalesce(max(id), 0) FROM posts").fetchone()[0]
-body = "A notice of ordinary length for the board. " * 8
+""" + BODY_LINE + """
 if mode == "fill":
     rows = ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(have + 1, number + 1))
 else:
@@ -82,6 +83,19 @@ with pagecache.publishing(published):
     pagecache.publish(published, generation)
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 print(os.path.getsize(layout.DATABASE_FILE))
+"""
+
+# The same first posts (ids 1..TOTAL) for an earlier release, with sqlite3 alone: its
+# modules are not this tree's (release 1.0.0 has no page cache to tell).
+RELEASE_SEED = """
+import os, pwd, sqlite3, sys
+user = pwd.getpwnam("www-data")
+os.setgid(user.pw_gid); os.setuid(user.pw_uid)
+conn = sqlite3.connect("/var/lib/subsite/subsite.db")
+""" + BODY_LINE + """
+with conn:
+    conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)",
+                     ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(1, int(sys.argv[1]) + 1)))
 """
 
 SETTINGS = "/etc/subsite/subsite.ini"
@@ -100,6 +114,11 @@ def uwsgi_workers(m) -> int:
 def fill_posts(m, total=10) -> int:
     """Fill the board up to TOTAL posts (ids 1..TOTAL), as the app's user; return the database's size in bytes."""
     return int(m.run(f"{VENV_PYTHON} - fill {total}", input=SEED).stdout)
+
+
+def fill_release_posts(m, total=10) -> None:
+    """Give a root running an earlier release the posts fill_posts gives this one (RELEASE_SEED)."""
+    m.run(f"{VENV_PYTHON} - {total}", input=RELEASE_SEED)
 
 
 def seed_posts(m, count) -> None:

@@ -34,6 +34,9 @@ ROWS = [
     ".deb build time",
     ".deb size",
     "install time",
+    "release 1.0.0 in a root of its own, same rounds (result: this build/1.0.0)",
+    "the front page's own CPU per request above `_health`'s",
+    "the front page in process (`scripts/profile-front`",
 ]
 GROWTH_SIZES = ("100", "10000", "1000000")
 
@@ -123,3 +126,14 @@ def test_tuning_sweep_measured_every_variant(bench):
             assert cell["rps"][1] > 0 and cell["failures"] == 0, (name, page)
     assert tuning["shipped"]["reload"]["workers_replaced"]
     assert tuning["listen = 128"]["reload"]["workers_replaced"]
+
+
+def test_the_previous_release_was_measured_beside_this_build(bench):
+    release = bench[3]["release"]
+    assert release["version"] == "1.0.0" and release["rounds"] == 1
+    assert set(release["cells"]) == {"front", "front-release", "health", "health-release"}
+    for key, cell in release["cells"].items():
+        assert cell["requests"] > 0 and cell["cpu_us"][1] > 0 and cell["failures"] == 0, key
+    # Every request of the release's front page reaches its app: it has no page cache.
+    assert release["cells"]["front-release"]["cpu_us"][1] > release["cells"]["health-release"]["cpu_us"][1]
+    assert all(len(v) == 1 and v[0] > 0 for v in release["in_process"].values())
