@@ -254,3 +254,19 @@ def test_a_failed_request_in_the_release_rounds_fails_the_run():
     assert bench.table(data)[1]
     data["release"] = release_data(failures=3)
     assert not bench.table(data)[1]
+
+
+def test_each_measured_run_follows_a_second_of_the_same_load_that_is_not_counted(monkeypatch):
+    """The first second after another setup's load costs more; the settling second takes it."""
+    spent, calls = [0.0], []
+
+    def load(m, url, connections, duration, headers=()):
+        calls.append((url, connections, duration, headers))
+        spent[0] += 2.0 if len(calls) == 1 else 0.5          # the settling second costs more
+        return result(1000, 0)
+
+    monkeypatch.setattr(bench, "load", load)
+    monkeypatch.setattr(bench, "server_cpu_s", lambda m: spent[0])
+    res = bench.measured(types.SimpleNamespace(pid=1), "http://127.0.0.1/x", 16, 1, ("H: v",))
+    assert calls == [("http://127.0.0.1/x", 16, 1, ("H: v",))] * 2
+    assert res.cpu_us == 500                                   # 0.5 s over 1,000 requests
