@@ -43,9 +43,10 @@ GROWTH_SIZES = ("100", "10000", "1000000")
 
 def cells(numbers):
     """Every measured cell of the run: (name, cell)."""
-    for group, by_key in numbers["throughput"].items():
-        for key, cell in by_key.items():
-            yield f"{group}: {key}", cell
+    for part in ("throughput", "prefix"):
+        for group, by_key in numbers[part].items():
+            for key, cell in by_key.items():
+                yield f"{group}: {key}", cell
     for size in GROWTH_SIZES:
         for page in ("front", "deep", "post"):
             yield f"growth {size}: {page}", numbers["growth"][size][page]
@@ -84,8 +85,9 @@ def test_every_row_is_in_the_table(bench):
 
 def test_every_wrk_run_answered_without_errors(bench):
     numbers = bench[3]
-    assert numbers["rounds"] == 1
-    assert len(numbers["throughput"]) == 9 and len(list(cells(numbers))) == 30 + 9
+    assert numbers["rounds"] == numbers["prefix_rounds"] == 1
+    assert len(numbers["throughput"]) == 9 and len(numbers["prefix"]) == 6
+    assert len(list(cells(numbers))) == 24 + 12 + 9
     for name, cell in cells(numbers):
         assert cell["requests"] > 0 and cell["rps"][1] > 0 and cell["cpu_us"][1] > 0, name
         assert cell["rps"][0] <= cell["rps"][1] <= cell["rps"][2], name

@@ -155,9 +155,11 @@ def test_a_file_without_the_markers_gets_the_section_at_its_end(tmp_path):
 def main_data(cells, rounds=5):
     """A run of scripts/bench: every comparison's setups at 1,000 req/s and 100 µs per request
     in every round, unless CELLS gives a setup's (req/s, CPU µs) for each round."""
-    throughput = {name: {key: bench.summary([result(*rc) for rc in cells.get((name, key), [(1000, 100)] * rounds)])
-                         for key in keys} for name, _, keys in bench.comparisons()}
-    return {"throughput": throughput, "rounds": rounds,
+    def part(groups):
+        return {name: {key: bench.summary([result(*rc) for rc in cells.get((name, key), [(1000, 100)] * rounds)])
+                       for key in keys} for name, _, keys in groups}
+    return {"throughput": part(bench.comparisons()), "rounds": rounds,
+            "prefix": part(bench.prefix_pairs()), "prefix_rounds": rounds,
             "page_cache": {"keys_zone": "8m", "disk_kib": 40, "files": 3},
             "reload": {"workers_replaced": True, "failures": 0, "requests": 900},
             "cold_start_s": {"restart": [1.0], "stop": [0.3], "start": [0.7]},
@@ -190,7 +192,7 @@ def test_prefix_root_is_judged_on_cpu_per_request_not_the_rate(root_cpu_us, verd
     neighbour in its rounds) does not decide it, the CPU ratio does."""
     prefix = [(900, 100)] * 5
     root = [(1000, cpu) for cpu in root_cpu_us]
-    text, ok = bench.table(main_data({("front 16", "front"): prefix, ("front 16", "front-root"): root}))
+    text, ok = bench.table(main_data({("prefix front 16", "front"): prefix, ("prefix front 16", "front-root"): root}))
     row = prefix_row(text, 16)
     assert ok and row.endswith(f"| ≥ 0.97 (CPU) | {verdict} |")
     assert "| 0.900 (0.900–0.900); CPU " in row
@@ -270,3 +272,16 @@ def test_each_measured_run_follows_a_second_of_the_same_load_that_is_not_counted
     res = bench.measured(types.SimpleNamespace(pid=1), "http://127.0.0.1/x", 16, 1, ("H: v",))
     assert calls == [("http://127.0.0.1/x", 16, 1, ("H: v",))] * 2
     assert res.cpu_us == 500                                   # 0.5 s over 1,000 requests
+
+
+def test_subsite_against_gunicorn_has_no_target_at_one_connection():
+    text, _ = bench.table(main_data({("health 1", "health-gunicorn"): [(1000, 100)] * 5}))
+    rows = [line for line in text.splitlines() if "`_health`, nginx → gunicorn" in line]
+    assert [row.split(" | ")[1] for row in rows] == ["1", "16", "64"]
+    assert rows[0].endswith("|  |  |") and rows[1].endswith("| ≥ 2 | **missed** |")
+
+
+def test_a_failed_request_in_the_prefix_rounds_fails_the_run():
+    """The prefix side of a pair has no row of its own; its failures still fail the run."""
+    broken = [(1000, 100)] * 4 + [(1000, 100, None, 5)]
+    assert not bench.table(main_data({("prefix health 64", "health"): broken}))[1]
