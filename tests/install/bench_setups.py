@@ -140,6 +140,15 @@ def use_board(m, path, url) -> None:
     m.wait_http(url, timeout=30)
 
 
+def set_nginx_workers(m, count: int) -> None:
+    """Give nginx COUNT workers (worker_processes in Debian's nginx.conf), what `auto` gives on a
+    machine of COUNT CPUs: `auto` counts the host's CPUs, not the ones the root is pinned to."""
+    m.run(f"sed -i 's/^worker_processes .*;$/worker_processes {count};/' /etc/nginx/nginx.conf"
+          f" && grep -q '^worker_processes {count};$' /etc/nginx/nginx.conf"
+          " && nginx -t -q && service nginx restart >/dev/null")
+    m.wait_http(URLS["health"], timeout=30)
+
+
 def set_page_cache(m, on: bool) -> None:
     """Set page-cache in the settings and restart uWSGI, as an admin would; wait until every setup answers."""
     value = "yes" if on else "no"
