@@ -55,24 +55,31 @@ GUNICORN = (
     "sys.argv[0] = 'gunicorn'; from gunicorn.app.wsgiapp import run; run()"
 )
 
+# The posts both seeds write, as the app's user (the release's own layout names them).
+POSTS = """
+import os, pwd
+from subsite import layout
+user = pwd.getpwnam(layout.WEB_USER)
+os.setgid(user.pw_gid); os.setuid(user.pw_uid)
+body = "A notice of ordinary length for the board. " * 8
+def numbered(first, last):
+    return ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(first, last + 1))
+"""
+
 # Add posts in one transaction (executemany), as the app's user: "fill TOTAL"
 # fills the board up to TOTAL posts (ids 1..TOTAL, so the board's size is its
 # largest id; titles "Notice <id>"), "add COUNT" adds COUNT posts titled
 # "Notice 1".."Notice COUNT". As the app's writes do, the board gets a new
 # generation with them (pagecache.py), so that nginx's page cache shows them at
 # once. The WAL is emptied after; prints the database's size.
-BODY_LINE = 'body = "A notice of ordinary length for the board. " * 8'
-SEED = """
-import os, pwd, sys
-from subsite import db, layout, pagecache
-user = pwd.getpwnam(layout.WEB_USER)
-os.setgid(user.pw_gid); os.setuid(user.pw_uid)
+SEED = POSTS + """
+import sys
+from subsite import db, pagecache
 conn = db.connect(str(layout.DATABASE_FILE))
 mode, number = sys.argv[1], int(sys.argv[2])
 have = conn.execute("SELECT coalesce(max(id), 0) FROM posts").fetchone()[0]
-""" + BODY_LINE + """
 if mode == "fill":
-    rows = ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(have + 1, number + 1))
+    rows = numbered(have + 1, number)
 else:
     rows = ((have + n, f"Notice {n}", body, "2024-01-01T00:00:00+00:00") for n in range(1, number + 1))
 published = pagecache.folder()
@@ -87,15 +94,11 @@ print(os.path.getsize(layout.DATABASE_FILE))
 
 # The same first posts (ids 1..TOTAL) for an earlier release, with sqlite3 alone: its
 # modules are not this tree's (release 1.0.0 has no page cache to tell).
-RELEASE_SEED = """
-import os, pwd, sqlite3, sys
-user = pwd.getpwnam("www-data")
-os.setgid(user.pw_gid); os.setuid(user.pw_uid)
-conn = sqlite3.connect("/var/lib/subsite/subsite.db")
-""" + BODY_LINE + """
+RELEASE_SEED = POSTS + """
+import sqlite3, sys
+conn = sqlite3.connect(layout.DATABASE_FILE)
 with conn:
-    conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)",
-                     ((i, f"Notice {i}", body, "2024-01-01T00:00:00+00:00") for i in range(1, int(sys.argv[1]) + 1)))
+    conn.executemany("INSERT INTO posts (id, title, body, created) VALUES (?, ?, ?, ?)", numbered(1, int(sys.argv[1])))
 """
 
 SETTINGS = "/etc/subsite/subsite.ini"
