@@ -274,6 +274,28 @@ def test_each_measured_run_follows_a_second_of_the_same_load_that_is_not_counted
     assert res.cpu_us == 500                                   # 0.5 s over 1,000 requests
 
 
+def test_settle_0_measures_at_once_and_the_table_says_so(monkeypatch):
+    """The test suite's quick run (--settle 0) skips the settling second; its numbers mean nothing."""
+    calls = []
+
+    def load(m, url, connections, duration, headers=()):
+        calls.append(duration)
+        return result(1000, 0)
+
+    monkeypatch.setattr(bench, "load", load)
+    monkeypatch.setattr(bench, "server_cpu_s", lambda m: 0.0)
+    monkeypatch.setattr(bench, "SETTLE", 0)
+    bench.measured(types.SimpleNamespace(pid=1), "http://127.0.0.1/x", 16, 1)
+    assert calls == [1]
+    assert bench._settled(0) == "with no settling run before it" and bench._settled(1) == "after 1 s of the same load"
+
+
+def test_a_negative_settle_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--settle", "-1"])
+    assert stop.value.code == 2 and "--settle -1: seconds, 0 or more" in capsys.readouterr().err
+
+
 def test_subsite_against_gunicorn_has_no_target_at_one_connection():
     text, _ = bench.table(main_data({("health 1", "health-gunicorn"): [(1000, 100)] * 5}))
     rows = [line for line in text.splitlines() if "`_health`, nginx → gunicorn" in line]
