@@ -4,7 +4,9 @@ Each is benchmark-only configuration next to the shipped one, on its own port:
 
   80    the shipped site: the app under /subsite/ (uWSGI), static files by nginx,
         and a plain file at /style.css (Debian's default root)
-  8081  the same app mounted at / (a copy of the shipped uWSGI app file, mount "")
+  8081  the same app mounted at / (a copy of the shipped uWSGI app file, mount ""),
+        in an nginx of its own (a copy of Debian's nginx.conf): the prefix/root pairs
+        run side by side, each side's CPU counted from its own processes (SIDE_PIDFILES)
   8082  the same app under /subsite/ behind nginx -> gunicorn (sync workers,
         the same count) with SCRIPT_NAME, as the usual recipes do
   8083  a bare WSGI callable in the same uWSGI setup, mounted at /subsite
@@ -106,6 +108,15 @@ SETTINGS = "/etc/subsite/subsite.ini"
 GROWTH_BOARDS = "/var/lib/subsite"
 CACHE_CONF = "/var/lib/subsite-nginx/cache.conf"
 CACHE_DIR = "/var/cache/subsite-nginx"
+# The root setup's own nginx: Debian's nginx.conf with its own pid file and this one site.
+NGINX_CONF = "/etc/nginx/nginx.conf"
+ROOT_NGINX = "/etc/nginx/bench-root"
+ROOT_NGINX_PID = "/run/bench-root-nginx.pid"
+# The pid files of each side's masters (nginx, uWSGI): the side is them and every process
+# under them. The prefix/root pairs run side by side; each setup's CPU is its side's.
+SIDE_PIDFILES = {"prefix": ("/run/nginx.pid", "/run/uwsgi/app/subsite/pid"),
+                 "root": (ROOT_NGINX_PID, "/run/uwsgi/app/bench-root/pid")}
+SIDE_OF = {"front": "prefix", "health": "prefix", "front-root": "root", "health-root": "root"}
 
 
 def uwsgi_workers(m) -> int:
@@ -189,6 +200,17 @@ def _server(port: int, body: str) -> str:
             f"\troot /var/www/html;\n{body}\n}}\n")
 
 
+def own_nginx_conf(text: str) -> str:
+    """Debian's nginx.conf TEXT for the root setup's nginx: its own pid file, and its one site
+    in place of sites-enabled (conf.d, with the page cache's zone, stays)."""
+    for line, mine in (("pid /run/nginx.pid;", f"pid {ROOT_NGINX_PID};"),
+                       ("include /etc/nginx/sites-enabled/*;", f"include {ROOT_NGINX}/site;")):
+        if text.count(line) != 1:
+            raise AssertionError(f"{NGINX_CONF} does not have the line {line!r} once")
+        text = text.replace(line, mine)
+    return text
+
+
 def make_all(m) -> None:
     """Create and start every comparison setup; wait until each answers."""
     root_socket = _uwsgi_copy(m, "bench-root", "=subsite.wsgi:application")
@@ -201,15 +223,17 @@ def make_all(m) -> None:
              "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n\t}")
     to_app = (f"\tlocation {PREFIX}/ {{\n\t\tinclude uwsgi_params;\n"
               f"\t\tuwsgi_pass unix:/run/uwsgi/app/subsite/socket;\n\t}}")
-    site = (_locations(m, "", root_socket, "upstream") + _locations(m, PREFIX, bare_socket, "upstream")
-            + _server(8081, _locations(m, "", root_socket))
+    root_site = _locations(m, "", root_socket, "upstream") + _server(8081, _locations(m, "", root_socket))
+    m.run(f"mkdir -p {ROOT_NGINX} && cat > {ROOT_NGINX}/site", input=root_site)
+    m.run(f"cat > {ROOT_NGINX}/nginx.conf", input=own_nginx_conf(m.run(f"cat {NGINX_CONF}").stdout))
+    site = (_locations(m, PREFIX, bare_socket, "upstream")
             + _server(8082, proxy)
             + _server(8083, _locations(m, PREFIX, bare_socket))
             + _server(8084, to_app))
     m.run("cat > /etc/nginx/sites-enabled/bench", input=site)
     m.run(f"cp {_static_dir(m)}/style.css /var/www/html/style.css")
-    m.run("nginx -t -q && service nginx reload && service uwsgi start bench-root bench-bare"
-          " >/dev/null")
+    m.run("nginx -t -q && service nginx reload && service uwsgi start bench-root bench-bare >/dev/null"
+          f" && nginx -t -q -c {ROOT_NGINX}/nginx.conf && nginx -c {ROOT_NGINX}/nginx.conf")
     m.run(f"cd / && SCRIPT_NAME={PREFIX} {VENV_PYTHON} -c {shlex.quote(GUNICORN)}"
           f" --workers {workers} --worker-class sync --bind 127.0.0.1:{GUNICORN_PORT}"
           " --user www-data --group www-data --daemon --pid /run/bench-gunicorn.pid"

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.install
 ROWS = [
     "front page (DB read + template) under /subsite/",
     "`_health` under /subsite/",
-    "same app at / (result: prefix/root)",
+    "same app at /, side by side (result: prefix/root)",
     "nginx → gunicorn + SCRIPT_NAME (result: subsite/gunicorn)",
     "front page from the warm page cache under /subsite/",
     "(result: warm page cache/static file)",

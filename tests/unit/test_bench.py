@@ -7,6 +7,7 @@ formatting or statistics slip fails a test.
 """
 
 import math
+import subprocess
 import os
 import sys
 import threading
@@ -179,8 +180,8 @@ def release_data(rounds=6, this=(300,) * 6, release=(700,) * 6, failures=0):
 
 def prefix_row(text, conns):
     return next(line for line in text.splitlines()
-                if line.startswith("| front page (DB read + template), same app at / (result: prefix/root)"
-                                   f" | {conns} |"))
+                if line.startswith("| front page (DB read + template), same app at /, side by side "
+                                   f"(result: prefix/root) | {conns} |"))
 
 
 @pytest.mark.parametrize("root_cpu_us, verdict", [
@@ -344,3 +345,67 @@ def test_a_failed_request_in_the_prefix_rounds_fails_the_run():
     """The prefix side of a pair has no row of its own; its failures still fail the run."""
     broken = [(1000, 100)] * 4 + [(1000, 100, None, 5)]
     assert not bench.table(main_data({("prefix health 64", "health"): broken}))[1]
+
+
+def test_a_side_is_the_masters_its_pid_files_name_and_every_process_under_them(monkeypatch):
+    """nginx's and uWSGI's masters with their workers, however deep; nothing else in the machine."""
+    master = subprocess.Popen(["sh", "-c", "(sleep 30; :) & sleep 30 & wait"])
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(_descendants(master.pid)) < 3 and time.monotonic() < deadline:   # subshell, 2 sleeps
+            time.sleep(0.01)
+        monkeypatch.setattr(bench.setups, "SIDE_PIDFILES", {"prefix": ("/run/a.pid",)})
+        pidfile = types.SimpleNamespace(stdout=f"{master.pid}\n")
+        side = bench.side_pids(types.SimpleNamespace(pid=os.getpid(), run=lambda cmd: pidfile), "prefix")
+        assert side == {master.pid, *_descendants(master.pid)} and len(side) == 4
+        assert other.pid not in side and os.getpid() not in side
+        pidfile.stdout = "999999999\n"
+        with pytest.raises(AssertionError, match="no running process for every pid file"):
+            bench.side_pids(types.SimpleNamespace(pid=os.getpid(), run=lambda cmd: pidfile), "prefix")
+    finally:
+        for pid in _descendants(master.pid):
+            os.kill(pid, 9)
+        for proc in (master, other):
+            proc.kill()
+            proc.wait()
+
+
+def _descendants(pid):
+    """PIDs of every process under PID, from the kernel's lists of each thread's children."""
+    found, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            kids = [int(p) for p in task.read_text().split()]
+            found.update(kids)
+            todo.extend(kids)
+    return found
+
+
+def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeypatch):
+    """The settling run loads both setups together, uncounted; then each setup's CPU per request
+    is its own side's processes' over its own wrk's requests."""
+    spent, started = {"prefix": 0.0, "root": 0.0}, []
+    cost = {"http://p/": ("prefix", 0.2), "http://r/": ("root", 0.3)}
+
+    def start(pid, url, connections, duration, headers=(), cpu=None):
+        started.append((url, connections, duration, headers))
+        return url
+
+    def finish(url):
+        side, seconds = cost[url]
+        spent[side] += seconds * (5 if len(started) <= 2 else 1)    # the settling run costs more
+        return result(1000, 0)
+
+    monkeypatch.setattr(bench.wrk, "start", start)
+    monkeypatch.setattr(bench.wrk, "finish", finish)
+    monkeypatch.setattr(bench, "side_pids", lambda m, side: side)
+    monkeypatch.setattr(bench, "cpu_s", lambda side: spent[side])
+    monkeypatch.setattr(bench.setups, "URLS", {"a": "http://p/", "b": "http://r/"})
+    monkeypatch.setattr(bench.setups, "HEADERS", {"a": ("H: v",)})
+    monkeypatch.setattr(bench.setups, "SIDE_OF", {"a": "prefix", "b": "root"})
+    monkeypatch.setattr(bench, "SETTLE", 1)
+    a, b = bench.side_by_side(types.SimpleNamespace(pid=1), ["a", "b"], 16, 2)
+    assert started == [("http://p/", 16, 1, ("H: v",)), ("http://r/", 16, 1, ())] \
+        + [("http://p/", 16, 2, ("H: v",)), ("http://r/", 16, 2, ())]
+    assert (a.cpu_us, b.cpu_us) == pytest.approx((200, 300))
