@@ -372,13 +372,19 @@ def test_a_side_is_the_masters_its_pid_files_name_and_every_process_under_them(m
 
 
 def _descendants(pid):
-    """PIDs of every process under PID, from the kernel's lists of each thread's children."""
+    """PIDs of every process under PID, from each process's parent in /proc/*/stat."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
     found, todo = set(), [pid]
     while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
-            kids = [int(p) for p in task.read_text().split()]
-            found.update(kids)
-            todo.extend(kids)
+        this = todo.pop()
+        kids = [p for p, pp in parent.items() if pp == this]
+        found.update(kids)
+        todo.extend(kids)
     return found
 
 
