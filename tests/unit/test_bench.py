@@ -1,14 +1,16 @@
-"""scripts/bench's tables: the main table's verdicts, the server CPU it counts, and the cluster
-table's cells, paired ratios and their side of 1, the section it writes.
+"""scripts/bench's tables: the main table's verdicts, the server CPU it counts (the whole root,
+or each side of a pair run side by side), and the cluster table's cells, paired ratios and
+their side of 1, the section it writes.
 
 The measurements themselves (wrk in the cluster's namespace) run in
 `scripts/bench --cluster`; here the numbers are made up, so that a
 formatting or statistics slip fails a test.
 """
 
+import contextlib
 import math
-import subprocess
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -365,7 +367,8 @@ def test_a_side_is_the_masters_its_pid_files_name_and_every_process_under_them(m
             bench.side_pids(types.SimpleNamespace(pid=os.getpid(), run=lambda cmd: pidfile), "prefix")
     finally:
         for pid in _descendants(master.pid):
-            os.kill(pid, 9)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
         for proc in (master, other):
             proc.kill()
             proc.wait()
@@ -391,14 +394,16 @@ def _descendants(pid):
 def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeypatch):
     """The settling run loads both setups together, uncounted; then each setup's CPU per request
     is its own side's processes' over its own wrk's requests."""
-    spent, started = {"prefix": 0.0, "root": 0.0}, []
+    spent, started, order = {"prefix": 0.0, "root": 0.0}, [], []
     cost = {"http://p/": ("prefix", 0.2), "http://r/": ("root", 0.3)}
 
     def start(pid, url, connections, duration, headers=(), cpu=None):
         started.append((url, connections, duration, headers))
+        order.append(f"start {url}")
         return url
 
     def finish(url):
+        order.append(f"finish {url}")
         side, seconds = cost[url]
         spent[side] += seconds * (5 if len(started) <= 2 else 1)    # the settling run costs more
         return result(1000, 0)
@@ -414,4 +419,5 @@ def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeyp
     a, b = bench.side_by_side(types.SimpleNamespace(pid=1), ["a", "b"], 16, 2)
     assert started == [("http://p/", 16, 1, ("H: v",)), ("http://r/", 16, 1, ())] \
         + [("http://p/", 16, 2, ("H: v",)), ("http://r/", 16, 2, ())]
+    assert order == ["start http://p/", "start http://r/", "finish http://p/", "finish http://r/"] * 2
     assert (a.cpu_us, b.cpu_us) == pytest.approx((200, 300))
