@@ -110,12 +110,20 @@ CACHE_CONF = "/var/lib/subsite-nginx/cache.conf"
 CACHE_DIR = "/var/cache/subsite-nginx"
 # The root setup's own nginx: Debian's nginx.conf with its own pid file and this one site.
 NGINX_CONF = "/etc/nginx/nginx.conf"
+NGINX_PID = "/run/nginx.pid"
 ROOT_NGINX = "/etc/nginx/bench-root"
 ROOT_NGINX_PID = "/run/bench-root-nginx.pid"
+
+
+def uwsgi_run(name: str, file: str) -> str:
+    """FILE ("socket", "pid") of uWSGI app NAME, where Debian's default.ini puts it."""
+    return f"/run/uwsgi/app/{name}/{file}"
+
+
 # The pid files of each side's masters (nginx, uWSGI): the side is them and every process
 # under them. The prefix/root pairs run side by side; each setup's CPU is its side's.
-SIDE_PIDFILES = {"prefix": ("/run/nginx.pid", "/run/uwsgi/app/subsite/pid"),
-                 "root": (ROOT_NGINX_PID, "/run/uwsgi/app/bench-root/pid")}
+SIDE_PIDFILES = {"prefix": (NGINX_PID, uwsgi_run("subsite", "pid")),
+                 "root": (ROOT_NGINX_PID, uwsgi_run("bench-root", "pid"))}
 SIDE_OF = {"front": "prefix", "health": "prefix", "front-root": "root", "health-root": "root"}
 
 
@@ -188,7 +196,7 @@ def _uwsgi_copy(m, name: str, mount: str) -> str:
     text = EXEC_LINE.sub(f"mount = {mount}", text)
     m.run(f"cat > /etc/uwsgi/apps-available/{name}.ini && "
           f"ln -sf ../apps-available/{name}.ini /etc/uwsgi/apps-enabled/{name}.ini", input=text)
-    return f"/run/uwsgi/app/{name}/socket"
+    return uwsgi_run(name, "socket")
 
 
 def _locations(m, prefix: str, socket: str, part="locations") -> str:
@@ -203,7 +211,7 @@ def _server(port: int, body: str) -> str:
 def own_nginx_conf(text: str) -> str:
     """Debian's nginx.conf TEXT for the root setup's nginx: its own pid file, and its one site
     in place of sites-enabled (conf.d, with the page cache's zone, stays)."""
-    for line, mine in (("pid /run/nginx.pid;", f"pid {ROOT_NGINX_PID};"),
+    for line, mine in ((f"pid {NGINX_PID};", f"pid {ROOT_NGINX_PID};"),
                        ("include /etc/nginx/sites-enabled/*;", f"include {ROOT_NGINX}/site;")):
         if text.count(line) != 1:
             raise AssertionError(f"{NGINX_CONF} does not have the line {line!r} once")
@@ -222,7 +230,7 @@ def make_all(m) -> None:
              "\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
              "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n\t}")
     to_app = (f"\tlocation {PREFIX}/ {{\n\t\tinclude uwsgi_params;\n"
-              f"\t\tuwsgi_pass unix:/run/uwsgi/app/subsite/socket;\n\t}}")
+              f"\t\tuwsgi_pass unix:{uwsgi_run('subsite', 'socket')};\n\t}}")
     root_site = _locations(m, "", root_socket, "upstream") + _server(8081, _locations(m, "", root_socket))
     m.run(f"mkdir -p {ROOT_NGINX} && cat > {ROOT_NGINX}/site", input=root_site)
     m.run(f"cat > {ROOT_NGINX}/nginx.conf", input=own_nginx_conf(m.run(f"cat {NGINX_CONF}").stdout))
