@@ -2,11 +2,12 @@
 
 Each is benchmark-only configuration next to the shipped one, on its own port:
 
-  80    the shipped site: the app under /subsite/ (uWSGI), static files by nginx,
-        and a plain file at /style.css (Debian's default root)
+  80    the shipped site: the app under /subsite/ (uWSGI), static files by nginx
   8081  the same app mounted at / (a copy of the shipped uWSGI app file, mount ""),
         in an nginx of its own (a copy of Debian's nginx.conf): the prefix/root pairs
         run side by side, each side's CPU counted from its own processes (SIDE_PIDFILES)
+  8085  a plain file, /style.css in Debian's default root, in that same nginx of its
+        own, so that static/plain runs side by side too
   8082  the same app under /subsite/ behind nginx -> gunicorn (sync workers,
         the same count) with SCRIPT_NAME, as the usual recipes do
   8083  a bare WSGI callable in the same uWSGI setup, mounted at /subsite
@@ -29,6 +30,7 @@ VENV_PYTHON = "/opt/venvs/subsite/bin/python"
 APP_INI = "/etc/uwsgi/apps-available/subsite.ini"
 EXEC_LINE = re.compile(r"^ini\s*=\s*exec://.*$", re.M)
 GUNICORN_PORT = 8000
+PLAIN_PORT = 8085
 ADMIN_COOKIE = "subsite_admin"     # sessions.ADMIN_COOKIE
 
 BARE_APP = '''\
@@ -121,10 +123,11 @@ def uwsgi_run(name: str, file: str) -> str:
 
 
 # The pid files of each side's masters (nginx, uWSGI): the side is them and every process
-# under them. The prefix/root pairs run side by side; each setup's CPU is its side's.
-SIDE_PIDFILES = {"prefix": (NGINX_PID, uwsgi_run("subsite", "pid")),
-                 "root": (ROOT_NGINX_PID, uwsgi_run("bench-root", "pid"))}
-SIDE_OF = {"front": "prefix", "health": "prefix", "front-root": "root", "health-root": "root"}
+# under them. The pairs side by side (prefix/root, static/plain): each setup's CPU is its side's.
+SIDES = {"prefix": (NGINX_PID, "subsite"), "root": (ROOT_NGINX_PID, "bench-root")}   # nginx, uWSGI app
+SIDE_PIDFILES = {side: (nginx, uwsgi_run(app, "pid")) for side, (nginx, app) in SIDES.items()}
+SIDE_OF = {"front": "prefix", "health": "prefix", "static-nginx": "prefix",
+           "front-root": "root", "health-root": "root", "static-plain": "root"}
 
 
 def uwsgi_workers(m) -> int:
@@ -231,7 +234,8 @@ def make_all(m) -> None:
              "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n\t}")
     to_app = (f"\tlocation {PREFIX}/ {{\n\t\tinclude uwsgi_params;\n"
               f"\t\tuwsgi_pass unix:{uwsgi_run('subsite', 'socket')};\n\t}}")
-    root_site = _locations(m, "", root_socket, "upstream") + _server(8081, _locations(m, "", root_socket))
+    root_site = (_locations(m, "", root_socket, "upstream") + _server(8081, _locations(m, "", root_socket))
+                 + _server(PLAIN_PORT, ""))
     m.run(f"mkdir -p {ROOT_NGINX} && cat > {ROOT_NGINX}/site", input=root_site)
     m.run(f"cat > {ROOT_NGINX}/nginx.conf", input=own_nginx_conf(m.run(f"cat {NGINX_CONF}").stdout))
     site = (_locations(m, PREFIX, bare_socket, "upstream")
@@ -250,6 +254,19 @@ def make_all(m) -> None:
         m.wait_http(url, timeout=30)
 
 
+def restart_sides(m) -> None:
+    """Start both sides of the side-by-side pairs anew (SIDES: uWSGI apps, nginx); wait until each
+    answers. One start of the same app costs a few per cent more or less per request than the
+    next (its hash seed, its memory layout: `_health`, side by side, from 0.99 to 1.01 of the
+    other side across restarts), so rounds on the same two starts measure those starts."""
+    apps = " ".join(app for _, app in SIDES.values())
+    m.run(f"service uwsgi restart {apps} >/dev/null && service nginx restart >/dev/null"
+          f" && nginx -c {ROOT_NGINX}/nginx.conf -s stop"
+          f" && while [ -e {ROOT_NGINX_PID} ]; do sleep 0.02; done && nginx -c {ROOT_NGINX}/nginx.conf")
+    for key in SIDE_OF:
+        m.wait_http(URLS[key], timeout=30, headers=dict(h.split(": ", 1) for h in HEADERS.get(key, ())))
+
+
 def _static_dir(m) -> str:
     return m.run(f"{VENV_PYTHON} -c 'from subsite import nginx; print(nginx.static_dir())'").stdout.strip()
 
@@ -266,7 +283,7 @@ URLS = {
     "bare": f"http://127.0.0.1:8083{PREFIX}/_health",
     "static-nginx": f"http://127.0.0.1{PREFIX}/static/style.css",
     "static-flask": f"http://127.0.0.1:8084{PREFIX}/static/style.css",
-    "static-plain": "http://127.0.0.1/style.css",
+    "static-plain": f"http://127.0.0.1:{PLAIN_PORT}/style.css",
 }
 
 # nginx never answers a request that carries the admin's session cookie (any

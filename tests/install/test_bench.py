@@ -25,7 +25,7 @@ ROWS = [
     "(result: warm/cold)",
     "static file under /subsite/ by nginx",
     "same file by Flask (result: nginx/Flask)",
-    "plain file at / by nginx (result: prefix/plain)",
+    "plain file at / by an nginx of its own, side by side (result: prefix/plain)",
     "bare WSGI callable",
     "page cache memory",
     "failed requests during `service uwsgi reload`",
@@ -43,7 +43,7 @@ GROWTH_SIZES = ("100", "10000", "1000000")
 
 def cells(numbers):
     """Every measured cell of the run: (name, cell)."""
-    for part in ("throughput", "prefix"):
+    for part in ("throughput", "side"):
         for group, by_key in numbers[part].items():
             for key, cell in by_key.items():
                 yield f"{group}: {key}", cell
@@ -83,9 +83,9 @@ def test_every_row_is_in_the_table(bench):
 
 def test_every_wrk_run_answered_without_errors(bench):
     numbers = bench[3]
-    assert numbers["rounds"] == numbers["prefix_rounds"] == 1
-    assert len(numbers["throughput"]) == 9 and len(numbers["prefix"]) == 6
-    assert len(list(cells(numbers))) == 24 + 12 + 9
+    assert numbers["rounds"] == numbers["side_rounds"] == 1
+    assert len(numbers["throughput"]) == 9 and len(numbers["side"]) == 7
+    assert len(list(cells(numbers))) == 23 + 14 + 9
     for name, cell in cells(numbers):
         assert cell["requests"] > 0 and cell["rps"][1] > 0 and cell["cpu_us"][1] > 0, name
         assert cell["rps"][0] <= cell["rps"][1] <= cell["rps"][2], name

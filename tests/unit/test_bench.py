@@ -163,7 +163,7 @@ def main_data(cells, rounds=6):
         return {name: {key: bench.summary([result(*rc) for rc in cells.get((name, key), [(1000, 100)] * rounds)])
                        for key in keys} for name, _, keys in groups}
     return {"throughput": part(bench.comparisons()), "rounds": rounds,
-            "prefix": part(bench.prefix_pairs()), "prefix_rounds": rounds,
+            "side": part(bench.side_by_side_pairs()), "side_rounds": rounds,
             "page_cache": {"keys_zone": "8m", "disk_kib": 40, "files": 3},
             "reload": {"workers_replaced": True, "failures": 0, "requests": 900},
             "cold_start_s": {"restart": [1.0], "stop": [0.3], "start": [0.7]},
@@ -347,6 +347,36 @@ def test_a_failed_request_in_the_prefix_rounds_fails_the_run():
     """The prefix side of a pair has no row of its own; its failures still fail the run."""
     broken = [(1000, 100)] * 4 + [(1000, 100, None, 5)]
     assert not bench.table(main_data({("prefix health 64", "health"): broken}))[1]
+
+
+@pytest.mark.parametrize("plain_cpu_us, verdict", [(19, "met"), (15, "**missed**")])
+def test_static_against_plain_is_judged_side_by_side_on_cpu_per_request(plain_cpu_us, verdict):
+    """The static file and the plain one run side by side, each on its own nginx: half the rate
+    each, so their CPU per request decides (plain's over static's, at least 0.9)."""
+    cells = {("plain 64", "static-nginx"): [(40_000, 20)] * 6,
+             ("plain 64", "static-plain"): [(45_000, plain_cpu_us)] * 6}
+    text, ok = bench.table(main_data(cells))
+    row = next(line for line in text.splitlines() if "(result: prefix/plain)" in line)
+    assert ok and "side by side" in row and row.endswith(f"| ≥ 0.9 (CPU) | {verdict} |")
+    assert f"| 0.889 (0.889–0.889); CPU {plain_cpu_us / 20:.3f} " in row
+
+
+def test_every_round_side_by_side_starts_both_sides_afresh(monkeypatch):
+    """One start of an app costs a few per cent more or less than the next: each round of the
+    pairs side by side restarts both sides first, and alternates the order within each pair."""
+    calls = []
+    monkeypatch.setattr(bench.setups, "restart_sides", lambda m: calls.append("restart"))
+
+    def side_by_side(m, keys, connections, duration):
+        calls.append((tuple(keys), connections, duration))
+        return [result(1000, 100) for _ in keys]
+    monkeypatch.setattr(bench, "side_by_side", side_by_side)
+    groups = [("prefix front 16", 16, ("front", "front-root")), ("plain 64", 64, ("static-nginx", "static-plain"))]
+    done, cells = bench.measure_side_by_side(types.SimpleNamespace(pid=1), groups, 2, 2, 600, "test")
+    assert done == 2 and set(cells) == {"prefix front 16", "plain 64"}
+    assert calls == ["restart", (("front", "front-root"), 16, 2), (("static-nginx", "static-plain"), 64, 2),
+                     "restart", (("front-root", "front"), 16, 2), (("static-plain", "static-nginx"), 64, 2)]
+    assert [len(cell["rounds_cpu_us"]) for cell in cells["plain 64"].values()] == [2, 2]
 
 
 def test_a_side_is_the_masters_its_pid_files_name_and_every_process_under_them(monkeypatch):
