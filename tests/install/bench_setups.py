@@ -31,7 +31,7 @@ APP_INI = "/etc/uwsgi/apps-available/subsite.ini"
 EXEC_LINE = re.compile(r"^ini\s*=\s*exec://.*$", re.M)
 GUNICORN_PORT = 8000
 PLAIN_PORT = 8085
-ADMIN_COOKIE = "subsite_admin"     # sessions.ADMIN_COOKIE
+ADMIN_COOKIE = "subsite_admin"     # layout.ADMIN_COOKIE
 
 BARE_APP = '''\
 """The ceiling: the least a WSGI app can do, answering like subsite's _health."""

@@ -142,3 +142,11 @@ def test_caller_stderr_reaches_past_a_silenced_parent(tmp_path, child_stderr, ex
     with open(err, "w") as caller:
         subprocess.run([sys.executable, "-c", MIDDLE.format(child_stderr), CALLER], stderr=caller, check=True)
     assert err.read_text() == expected
+
+
+def test_the_admin_command_loads_no_web_framework():
+    """`subsite uwsgi-config` runs twice at every start of the app: Flask and its
+    kin would add about 0.15 s each time (measured: cold start, BENCHMARKS.md)."""
+    code = "import sys, subsite.cli; print(' '.join(sorted({m.partition('.')[0] for m in sys.modules})))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert not loaded & {"flask", "werkzeug", "jinja2", "click", "markupsafe", "itsdangerous"}

@@ -3,7 +3,8 @@ from flask import Flask, session
 from itsdangerous import BadSignature
 
 from support import MountedClient, set_cookie
-from subsite.sessions import ADMIN_COOKIE, FRONTEND_COOKIE, PrefixSessionInterface
+from subsite.layout import ADMIN_COOKIE, FRONTEND_COOKIE
+from subsite.sessions import PrefixSessionInterface
 
 
 def test_cookie_names_differ():

@@ -2,12 +2,11 @@
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
-from . import auth, csrf, db, uploads
+from . import auth, csrf, db, layout, uploads
 from .auth import login_required
 from .base import make_flask
 from .diagnostics import diagnostics
 from .links import site_url_for
-from .sessions import ADMIN_COOKIE
 
 TITLE_MAX = 200
 
@@ -18,7 +17,7 @@ class PostError(ValueError):
 
 def create_admin(test_config=None):
     """Create the admin app (make_application mounts it under the frontend)."""
-    app = make_flask("subsite.admin", test_config, cookie_name=ADMIN_COOKIE)
+    app = make_flask("subsite.admin", test_config, cookie_name=layout.ADMIN_COOKIE)
     auth.init_app(app)
     csrf.init_app(app)
     app.add_url_rule("/", "index", index)

@@ -32,11 +32,6 @@ def unreachable(error):
         getattr(error, "sqlite_errorname", "").startswith(SQLITE_LOCKED)
 
 
-def where(database):
-    """Return how messages name ``database``: its path, or its URL without query or password."""
-    return postgres.describe(database) if postgres.is_url(database) else str(database)
-
-
 def connect(database):
     """Open ``database`` (a file: SQLite; a postgresql:// URL) for the app, at this release's schema.
 
@@ -44,7 +39,8 @@ def connect(database):
     step; PostgreSQL is only checked (the admin migrates it: migrations.py).
     """
     if postgres.is_url(database):
-        return _prepared(postgres.connect(str(database)), lambda conn: migrations.require(conn, where(database)))
+        return _prepared(postgres.connect(str(database)),
+                         lambda conn: migrations.require(conn, postgres.where(database)))
     # Several uWSGI workers share the file: wait up to 5 s for a lock (SQLite's
     # busy timeout) instead of failing at once with "database is locked".
     db = sqlite3.connect(database, timeout=5.0)
@@ -53,7 +49,7 @@ def connect(database):
     # Both run on every new connection (rare: connection() keeps one per worker
     # thread), so a database removed or replaced meanwhile is set up again.
     db.execute("PRAGMA journal_mode = WAL")
-    migrations.migrate(db, where(database))
+    migrations.migrate(db, postgres.where(database))
     return db
 
 
@@ -63,7 +59,7 @@ def connect_existing(database):
         return connect(database)
     # By URI, so that "?", "#" or "%" in the name are taken as they are.
     db = sqlite3.connect(f"{Path(database).absolute().as_uri()}?mode=rw", uri=True, timeout=5.0)
-    return _prepared(db, lambda conn: migrations.migrate(conn, where(database)))
+    return _prepared(db, lambda conn: migrations.migrate(conn, postgres.where(database)))
 
 
 def _prepared(conn, prepare):

@@ -15,8 +15,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import db, dbcopy, generation, migrations, pagecache, postgres, sql
-from .uploads import STORED_NAME
+from . import dbcopy, generation, layout, migrations, pagecache, postgres, sql
 
 # Posts sent to PostgreSQL in one round of executemany.
 BATCH = 1000
@@ -45,7 +44,7 @@ def _open(database):
 
 
 def _failed(database, error):
-    where, said = db.where(database), str(error)
+    where, said = postgres.where(database), str(error)
     # A PostgresError names the database already.
     return DatabaseFailed(f"cannot use the database {said if said.startswith(where + ': ') else f'{where}: {said}'}")
 
@@ -57,7 +56,7 @@ def status(database):
             found = migrations.state(conn)
     except (sqlite3.Error, postgres.PostgresError) as error:
         raise _failed(database, error) from None
-    problem = migrations.problem(found, db.where(database), migrates_itself=True)
+    problem = migrations.problem(found, postgres.where(database), migrates_itself=True)
     return {"version": found.version, "latest": migrations.LATEST, "legacy": found.legacy,
             "pending": [[m.number, m.description] for m in migrations.MIGRATIONS if m.number > found.version],
             "newer": [[number, description] for number, description, _ in found.newer],
@@ -77,7 +76,7 @@ def migrate(database):
     """Apply the pending migrations to ``database``; return the versions before and after and what was applied."""
     try:
         with closing(_open(database)) as conn:
-            before, after, applied = migrations.migrate(conn, db.where(database))
+            before, after, applied = migrations.migrate(conn, postgres.where(database))
     except (sqlite3.Error, postgres.PostgresError) as error:
         raise _failed(database, error) from None
     except migrations.SchemaError as error:
@@ -117,7 +116,7 @@ def _move(origin, conn, source, target, replace, uploads_dir):
     found = migrations.state(origin)
     if found.version == 0 and not found.legacy:
         raise MoveRefused(f"{source} holds no subsite board. Nothing was copied.")
-    migrations.migrate(conn, db.where(target))
+    migrations.migrate(conn, postgres.where(target))
     origin.execute("BEGIN")     # one snapshot for every read below
     expected = _summary(origin)
     images = origin.execute("SELECT count(*) FROM posts WHERE image IS NOT NULL").fetchone()[0]
@@ -126,7 +125,7 @@ def _move(origin, conn, source, target, replace, uploads_dir):
     with sql.locked(conn, "LOCK TABLE posts IN EXCLUSIVE MODE"):
         present = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
         if present and not replace:
-            raise MoveRefused(f"{db.where(target)} already holds {present} posts; name an empty database, or add "
+            raise MoveRefused(f"{postgres.where(target)} already holds {present} posts; name an empty database, or add "
                               "--replace to delete them first. Nothing was copied.")
         conn.execute("DELETE FROM posts")
         conn.execute("DELETE FROM login_attempts")
@@ -143,7 +142,7 @@ def _move(origin, conn, source, target, replace, uploads_dir):
                      "(SELECT coalesce(max(id), 0) + 1 FROM posts), false)")
         copied = _summary(conn)
         if copied != expected:
-            raise MoveRefused(f"the copy in {db.where(target)} does not match {source} (posts, largest id, sum of "
+            raise MoveRefused(f"the copy in {postgres.where(target)} does not match {source} (posts, largest id, sum of "
                               f"ids: {copied} against {expected}); it was rolled back. Nothing was copied.")
     origin.rollback()
     return {"posts": expected[0], "last_id": expected[1], "version": found.version, "images": images,
@@ -160,7 +159,7 @@ def _copy_images(origin, conn, uploads_dir):
     stored, missing = 0, []
     for (name,) in origin.execute("SELECT DISTINCT image FROM posts WHERE image IS NOT NULL ORDER BY image"):
         try:
-            data = (Path(uploads_dir) / name).read_bytes() if STORED_NAME.fullmatch(name) else None
+            data = (Path(uploads_dir) / name).read_bytes() if layout.UPLOAD_NAME.fullmatch(name) else None
         except OSError:
             data = None
         if data is None:

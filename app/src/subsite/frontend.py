@@ -2,9 +2,8 @@
 
 from flask import current_app, jsonify, render_template, request, url_for
 
-from . import converters, db, testpages
+from . import converters, db, layout, testpages
 from .base import make_flask
-from .sessions import FRONTEND_COOKIE
 
 # The application sets this to the admin's root so the footer can link to it.
 ADMIN_ROOT_KEY = "subsite.admin"
@@ -12,7 +11,7 @@ ADMIN_ROOT_KEY = "subsite.admin"
 
 def create_frontend(test_config=None):
     """Create the public app."""
-    app = make_flask("subsite.frontend", test_config, cookie_name=FRONTEND_COOKIE)
+    app = make_flask("subsite.frontend", test_config, cookie_name=layout.FRONTEND_COOKIE)
     app.add_url_rule("/", "index", index)
     app.add_url_rule("/posts/<id:post_id>", "post", post)
     # Kept with a trailing slash on purpose: /dir redirects to /dir/, which

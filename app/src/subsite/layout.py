@@ -5,6 +5,7 @@ package, the admin command and the app agree on every path. It imports
 nothing heavy: `subsite uwsgi-config` runs on every uWSGI start.
 """
 
+import re
 from pathlib import Path
 
 NAME = "subsite"
@@ -79,11 +80,18 @@ NGINX_PIDFILE = Path("/run/nginx.pid")
 HEALTH_PATH = "/_health"
 # The admin app's path under the prefix.
 ADMIN_MOUNT = "/admin"
+# The session cookies (sessions.py): nginx never answers a request that carries
+# the admin's from its page cache (pagecache.py).
+FRONTEND_COOKIE = f"{NAME}_front"
+ADMIN_COOKIE = f"{NAME}_admin"
 # Where nginx passes a request for an image another host took (with PostgreSQL; uploads.py).
 UPLOAD_FETCH_PATH = "/_upload/"
 # The largest request body (an upload) the app takes: Flask's MAX_CONTENT_LENGTH
 # and nginx's client_max_body_size.
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+# The names uploads.py stores images under: token_hex(16) plus a known extension.
+# No other name in the uploads directory is served or copied.
+UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
 
 # The user uWSGI's workers run as and nginx reads files as.
 WEB_USER = "www-data"

@@ -21,7 +21,6 @@ from importlib import resources
 from pathlib import Path
 
 from . import files, layout, pagecache, postgres, services
-from .sessions import ADMIN_COOKIE
 
 MARKER = "# subsite-prefix: "
 HEADER = """{marker}{prefix}
@@ -239,7 +238,7 @@ def _values(settings):
         cache_inactive=CACHE_INACTIVE,
         generation_link=pagecache.link(),
         cache_key=cache_key(settings),
-        admin_cookie=ADMIN_COOKIE,
+        admin_cookie=layout.ADMIN_COOKIE,
         uwsgi_params=UWSGI_PARAMS,
         upload_fallback=UPLOAD_FALLBACK.format(name=layout.NAME) if postgres.is_url(settings.database) else "",
     )

@@ -12,7 +12,7 @@ import sys
 import time
 
 # Absolute: uWSGI runs this file as __main__, in a mule forked from the master that imported the app.
-from subsite import db, pagecache
+from subsite import db, pagecache, postgres
 
 # Seconds between two looks at the database's generation.
 PERIOD = 0.5
@@ -37,7 +37,7 @@ def run(database, period=PERIOD, sleep=time.sleep, rounds=None):
                 last_error = None
             except (*db.ERRORS, OSError, pagecache.PublishError) as error:
                 if str(error) != last_error:
-                    print(f"subsite: cannot follow the board's generation in {db.where(database)}: {error}; "
+                    print(f"subsite: cannot follow the board's generation in {postgres.where(database)}: {error}; "
                           f"retrying every {period} s", file=sys.stderr, flush=True)
                 last_error = str(error)
                 if conn is not None:

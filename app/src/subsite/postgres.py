@@ -62,6 +62,11 @@ def describe(url):
     return f"{parts.scheme}://{user.partition(':')[0]}{at}{hosts}{parts.path}"
 
 
+def where(database):
+    """Return how messages name ``database``: its path, or its URL without query or password."""
+    return describe(database) if is_url(database) else str(database)
+
+
 def passfile(url):
     """Return the passfile ``url`` names, or None."""
     return _psycopg().conninfo.conninfo_to_dict(url).get("passfile")

@@ -3,9 +3,6 @@
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 
-FRONTEND_COOKIE = "subsite_front"
-ADMIN_COOKIE = "subsite_admin"
-
 
 class PrefixSessionInterface(SecureCookieSessionInterface):
     """Signed cookie sessions whose Path is the request's script root.

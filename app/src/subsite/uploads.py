@@ -8,7 +8,6 @@ directory and has nginx send it (X-Accel-Redirect). From then on nginx sends
 it there by itself.
 """
 
-import re
 import secrets
 from pathlib import Path
 
@@ -24,8 +23,6 @@ SIGNATURES = (
     (b"GIF89a", "gif"),
 )
 ACCEPTED = "PNG, JPEG, GIF or WebP"
-# Only names this module made: token_hex(16) plus a known extension.
-STORED_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
 
 
 class UploadError(ValueError):
@@ -82,7 +79,7 @@ def save(file):
 
 def remove(name):
     """Delete a stored image; a name this module did not make is ignored."""
-    if name and STORED_NAME.fullmatch(name):
+    if name and layout.UPLOAD_NAME.fullmatch(name):
         (Path(current_app.config["UPLOADS_DIR"]) / name).unlink(missing_ok=True)
         if db.shares_uploads():
             db.delete_upload(name)
@@ -99,7 +96,7 @@ def fetch(name):
     nginx asks for it (at layout.UPLOAD_FETCH_PATH, which it never takes from
     clients) only when the file is not here.
     """
-    if not (db.shares_uploads() and STORED_NAME.fullmatch(name)):
+    if not (db.shares_uploads() and layout.UPLOAD_NAME.fullmatch(name)):
         abort(404)
     folder = Path(current_app.config["UPLOADS_DIR"])
     if not (folder / name).is_file():       # copied once: never read from the database again

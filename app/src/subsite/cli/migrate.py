@@ -15,7 +15,7 @@ migrations are pending, or this release cannot use the database; a refusal);
 Every database step runs as the app's user (dbmove.py).
 """
 
-from .. import db, dbmove, layout, postgres, privileges, settings
+from .. import dbmove, layout, postgres, privileges, settings
 from .common import FIX, OK, Refused
 
 # The database could not be reached or read.
@@ -42,7 +42,7 @@ def add_parser(subs):
 
 def run_migrate(args):
     database = _database()
-    where = db.where(database)
+    where = postgres.where(database)
     if args.check:
         found = as_web_user(dbmove.status, database)
         if found["problem"]:
