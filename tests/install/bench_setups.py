@@ -113,8 +113,12 @@ CACHE_DIR = "/var/cache/subsite-nginx"
 # The root setup's own nginx: Debian's nginx.conf with its own pid file and this one site.
 NGINX_CONF = "/etc/nginx/nginx.conf"
 NGINX_PID = "/run/nginx.pid"
-ROOT_NGINX = "/etc/nginx/bench-root"
-ROOT_NGINX_PID = "/run/bench-root-nginx.pid"
+# The uWSGI app of the same app at / (a copy of the shipped app file) and of the bare callable.
+ROOT_UWSGI_APP = "bench-root"
+BARE_UWSGI_APP = "bench-bare"
+ROOT_NGINX = f"/etc/nginx/{ROOT_UWSGI_APP}"
+ROOT_NGINX_PID = f"/run/{ROOT_UWSGI_APP}-nginx.pid"
+ROOT_NGINX_CMD = f"nginx -c {ROOT_NGINX}/nginx.conf"
 
 
 def uwsgi_run(name: str, file: str) -> str:
@@ -124,7 +128,7 @@ def uwsgi_run(name: str, file: str) -> str:
 
 # The pid files of each side's masters (nginx, uWSGI): the side is them and every process
 # under them. The pairs side by side (prefix/root, static/plain): each setup's CPU is its side's.
-SIDES = {"prefix": (NGINX_PID, "subsite"), "root": (ROOT_NGINX_PID, "bench-root")}   # nginx, uWSGI app
+SIDES = {"prefix": (NGINX_PID, "subsite"), "root": (ROOT_NGINX_PID, ROOT_UWSGI_APP)}   # nginx, uWSGI app
 SIDE_PIDFILES = {side: (nginx, uwsgi_run(app, "pid")) for side, (nginx, app) in SIDES.items()}
 SIDE_OF = {"front": "prefix", "health": "prefix", "static-nginx": "prefix",
            "front-root": "root", "health-root": "root", "static-plain": "root"}
@@ -168,8 +172,8 @@ def use_board(m, path, url) -> None:
 def set_nginx_workers(m, count: int) -> None:
     """Give nginx COUNT workers (worker_processes in Debian's nginx.conf), what `auto` gives on a
     machine of COUNT CPUs: `auto` counts the host's CPUs, not the ones the root is pinned to."""
-    m.run(f"sed -i 's/^worker_processes .*;$/worker_processes {count};/' /etc/nginx/nginx.conf"
-          f" && grep -q '^worker_processes {count};$' /etc/nginx/nginx.conf"
+    m.run(f"sed -i 's/^worker_processes .*;$/worker_processes {count};/' {NGINX_CONF}"
+          f" && grep -q '^worker_processes {count};$' {NGINX_CONF}"
           " && nginx -t -q && service nginx restart >/dev/null")
     m.wait_http(URLS["health"], timeout=30)
 
@@ -179,8 +183,13 @@ def set_page_cache(m, on: bool) -> None:
     value = "yes" if on else "no"
     m.run(f"sed -i 's|^page-cache = .*|page-cache = {value}|' {SETTINGS}"
           f" && grep -q '^page-cache = {value}$' {SETTINGS} && service uwsgi restart >/dev/null")
-    for key, url in URLS.items():
-        m.wait_http(url, timeout=30, headers=dict(h.split(": ", 1) for h in HEADERS.get(key, ())))
+    wait_answers(m, URLS)
+
+
+def wait_answers(m, keys) -> None:
+    """Wait until the setups KEYS (of URLS) answer 200, each asked as the benchmark asks it (HEADERS)."""
+    for key in keys:
+        m.wait_http(URLS[key], timeout=30, headers=dict(h.split(": ", 1) for h in HEADERS.get(key, ())))
 
 
 def cache_memory(m) -> dict:
@@ -224,9 +233,9 @@ def own_nginx_conf(text: str) -> str:
 
 def make_all(m) -> None:
     """Create and start every comparison setup; wait until each answers."""
-    root_socket = _uwsgi_copy(m, "bench-root", "=subsite.wsgi:application")
+    root_socket = _uwsgi_copy(m, ROOT_UWSGI_APP, "=subsite.wsgi:application")
     m.run("mkdir -p /srv/bench && cat > /srv/bench/bare.py", input=BARE_APP)
-    bare_socket = _uwsgi_copy(m, "bench-bare", f"{PREFIX}=/srv/bench/bare.py")
+    bare_socket = _uwsgi_copy(m, BARE_UWSGI_APP, f"{PREFIX}=/srv/bench/bare.py")
     workers = uwsgi_workers(m)
     proxy = (f"\tlocation {PREFIX}/ {{\n\t\tproxy_pass http://127.0.0.1:{GUNICORN_PORT};\n"
              "\t\tproxy_set_header Host $http_host;\n"
@@ -244,8 +253,8 @@ def make_all(m) -> None:
             + _server(8084, to_app))
     m.run("cat > /etc/nginx/sites-enabled/bench", input=site)
     m.run(f"cp {_static_dir(m)}/style.css /var/www/html/style.css")
-    m.run("nginx -t -q && service nginx reload && service uwsgi start bench-root bench-bare >/dev/null"
-          f" && nginx -t -q -c {ROOT_NGINX}/nginx.conf && nginx -c {ROOT_NGINX}/nginx.conf")
+    m.run(f"nginx -t -q && service nginx reload && service uwsgi start {ROOT_UWSGI_APP} {BARE_UWSGI_APP} >/dev/null"
+          f" && {ROOT_NGINX_CMD} -t -q && {ROOT_NGINX_CMD}")
     m.run(f"cd / && SCRIPT_NAME={PREFIX} {VENV_PYTHON} -c {shlex.quote(GUNICORN)}"
           f" --workers {workers} --worker-class sync --bind 127.0.0.1:{GUNICORN_PORT}"
           " --user www-data --group www-data --daemon --pid /run/bench-gunicorn.pid"
@@ -261,10 +270,8 @@ def restart_sides(m) -> None:
     other side across restarts), so rounds on the same two starts measure those starts."""
     apps = " ".join(app for _, app in SIDES.values())
     m.run(f"service uwsgi restart {apps} >/dev/null && service nginx restart >/dev/null"
-          f" && nginx -c {ROOT_NGINX}/nginx.conf -s stop"
-          f" && while [ -e {ROOT_NGINX_PID} ]; do sleep 0.02; done && nginx -c {ROOT_NGINX}/nginx.conf")
-    for key in SIDE_OF:
-        m.wait_http(URLS[key], timeout=30, headers=dict(h.split(": ", 1) for h in HEADERS.get(key, ())))
+          f" && {ROOT_NGINX_CMD} -s stop && while [ -e {ROOT_NGINX_PID} ]; do sleep 0.02; done && {ROOT_NGINX_CMD}")
+    wait_answers(m, SIDE_OF)
 
 
 def _static_dir(m) -> str:
