@@ -165,7 +165,7 @@ def main_data(cells, rounds=6):
     return {"throughput": part(bench.comparisons()), "rounds": rounds,
             "side": part(bench.side_by_side_pairs()), "side_rounds": rounds,
             "page_cache": {"keys_zone": "8m", "disk_kib": 40, "files": 3},
-            "reload": {"workers_replaced": True, "failures": 0, "requests": 900},
+            "reload": {"workers_replaced": True, "failures": 0, "requests": 900, "back_s": 2.5},
             "cold_start_s": {"restart": [1.0], "stop": [0.3], "start": [0.7]},
             "memory": [{"rss_kb": 30_000, "pss_kb": 20_000}], "build_s": 50, "deb_kib": 1800, "install_s": 20,
             "release": release_data(rounds=rounds)}

@@ -249,6 +249,7 @@ def test_public_pages_may_be_kept_by_nginx_and_revalidated_by_browsers(client, a
     head = client.head(path, headers={"If-None-Match": etag})
     assert head.status_code == 304
     assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.get(path, headers={"If-Match": '"other"'}).status_code == 412     # a failed precondition
 
 
 def test_the_etag_follows_the_page(client, add_post):
