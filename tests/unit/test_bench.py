@@ -309,9 +309,24 @@ def test_each_measured_run_follows_a_second_of_the_same_load_that_is_not_counted
 
     monkeypatch.setattr(bench, "load", load)
     monkeypatch.setattr(bench, "server_cpu_s", lambda m: spent[0])
+    monkeypatch.setattr(bench, "wait_idle", lambda pid_sets: None)
     res = bench.measured(types.SimpleNamespace(pid=1), "http://127.0.0.1/x", 16, 1, ("H: v",))
     assert calls == [("http://127.0.0.1/x", 16, 1, ("H: v",))] * 2
     assert res.cpu_us == 500                                   # 0.5 s over 1,000 requests
+
+
+def test_a_measured_run_starts_once_the_servers_have_answered_what_the_last_load_left(monkeypatch):
+    """What the settling run left queued is answered before the CPU is first read, not in the run."""
+    order = []
+    monkeypatch.setattr(bench, "load", lambda m, url, c, duration, headers=(): order.append(f"load {duration}")
+                        or result(1000, 0))
+    monkeypatch.setattr(bench, "host_pids_in", lambda pid: [pid * 10])
+    monkeypatch.setattr(bench, "wait_idle", lambda pid_sets: order.append(f"idle {pid_sets}"))
+    monkeypatch.setattr(bench, "server_cpu_s", lambda m: order.append("cpu") or 0.0)
+    monkeypatch.setattr(bench, "SETTLE", 1)
+    machines = (types.SimpleNamespace(pid=1), types.SimpleNamespace(pid=2))
+    bench.measured(machines[0], "http://127.0.0.1/x", 64, 2, machines=machines)
+    assert order == ["load 1", "idle [[10], [20]]", "cpu", "cpu", "load 2", "cpu", "cpu"]
 
 
 def test_settle_0_measures_at_once_and_the_table_says_so(monkeypatch):
@@ -324,6 +339,7 @@ def test_settle_0_measures_at_once_and_the_table_says_so(monkeypatch):
 
     monkeypatch.setattr(bench, "load", load)
     monkeypatch.setattr(bench, "server_cpu_s", lambda m: 0.0)
+    monkeypatch.setattr(bench, "wait_idle", lambda pid_sets: None)
     monkeypatch.setattr(bench, "SETTLE", 0)
     bench.measured(types.SimpleNamespace(pid=1), "http://127.0.0.1/x", 16, 1)
     assert calls == [1]
@@ -422,8 +438,9 @@ def _descendants(pid):
 
 
 def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeypatch):
-    """The settling run loads both setups together, uncounted; then each setup's CPU per request
-    is its own side's processes' over its own wrk's requests."""
+    """The settling run loads both setups together, uncounted; then, once both sides are idle,
+    each setup's CPU per request is its own side's processes' over its own wrk's requests, read
+    as soon as its own wrk ends."""
     spent, started, order = {"prefix": 0.0, "root": 0.0}, [], []
     cost = {"http://p/": ("prefix", 0.2), "http://r/": ("root", 0.3)}
 
@@ -441,7 +458,8 @@ def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeyp
     monkeypatch.setattr(bench.wrk, "start", start)
     monkeypatch.setattr(bench.wrk, "finish", finish)
     monkeypatch.setattr(bench, "side_pids", lambda m, side: side)
-    monkeypatch.setattr(bench, "cpu_s", lambda side: spent[side])
+    monkeypatch.setattr(bench, "cpu_s", lambda side: order.append(f"cpu {side}") or spent[side])
+    monkeypatch.setattr(bench, "wait_idle", lambda sides: order.append(f"idle {' '.join(sides)}"))
     monkeypatch.setattr(bench.setups, "URLS", {"a": "http://p/", "b": "http://r/"})
     monkeypatch.setattr(bench.setups, "HEADERS", {"a": ("H: v",)})
     monkeypatch.setattr(bench.setups, "SIDE_OF", {"a": "prefix", "b": "root"})
@@ -449,5 +467,51 @@ def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeyp
     a, b = bench.side_by_side(types.SimpleNamespace(pid=1), ["a", "b"], 16, 2)
     assert started == [("http://p/", 16, 1, ("H: v",)), ("http://r/", 16, 1, ())] \
         + [("http://p/", 16, 2, ("H: v",)), ("http://r/", 16, 2, ())]
-    assert order == ["start http://p/", "start http://r/", "finish http://p/", "finish http://r/"] * 2
+    assert order == ["start http://p/", "start http://r/", "finish http://p/", "finish http://r/",
+                     "idle prefix root", "cpu prefix", "cpu root",
+                     "start http://p/", "start http://r/", "finish http://p/", "cpu prefix",
+                     "finish http://r/", "cpu root"]
     assert (a.cpu_us, b.cpu_us) == pytest.approx((200, 300))
+
+
+def spinner(seconds):
+    """A process that keeps a CPU busy for SECONDS (None: until killed), then sleeps."""
+    loop = "while True: pass" if seconds is None else \
+        f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\ntime.sleep(60)"
+    return subprocess.Popen([sys.executable, "-c", loop])
+
+
+def test_waiting_for_idle_lasts_until_the_processes_stop_using_the_cpu():
+    busy, idle = spinner(0.4), spinner(0)
+    try:
+        t0 = time.monotonic()
+        bench.wait_idle([[busy.pid], [idle.pid]])
+        waited = time.monotonic() - t0
+    finally:
+        for process in (busy, idle):
+            process.kill(), process.wait()
+    assert 0.3 < waited < bench.IDLE_TIMEOUT_S
+
+
+def test_waiting_for_idle_gives_up_after_its_timeout(monkeypatch):
+    monkeypatch.setattr(bench, "IDLE_TIMEOUT_S", 0.3)
+    busy = spinner(None)
+    try:
+        t0 = time.monotonic()
+        bench.wait_idle([[busy.pid]])
+        waited = time.monotonic() - t0
+    finally:
+        busy.kill(), busy.wait()
+    assert 0.3 <= waited < 1
+
+
+@pytest.mark.parametrize("text, sizes", [("100,10000,1000000", (100, 10_000, 1_000_000)), ("30,31", (30, 31))])
+def test_board_sizes_are_read_smallest_first(text, sizes):
+    assert bench.board_sizes(text) == sizes
+
+
+@pytest.mark.parametrize("text", ["100", "", "100,x", "1000,100", "100,100", "29,100", "-100,100", "100,,1000"])
+def test_other_board_sizes_are_refused_before_anything_runs(text, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main([f"--board-sizes={text}"])
+    assert stop.value.code == 2 and f"--board-sizes: {text!r}" in capsys.readouterr().err
