@@ -474,35 +474,33 @@ def test_side_by_side_loads_both_at_once_and_counts_each_on_its_own_side(monkeyp
     assert (a.cpu_us, b.cpu_us) == pytest.approx((200, 300))
 
 
-def spinner(seconds):
-    """A process that keeps a CPU busy for SECONDS (None: until killed), then sleeps."""
-    loop = "while True: pass" if seconds is None else \
-        f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\ntime.sleep(60)"
-    return subprocess.Popen([sys.executable, "-c", loop])
+def scripted(monkeypatch, used):
+    """bench's clock and CPU counts scripted: sleeping moves the clock on, and cpu_s(pids) is
+    USED[pids](t), the CPU seconds that set has used by time t. (Real processes proved nothing
+    here: on a loaded machine a spinning one can go 20 ms without the CPU.)"""
+    now = [0.0]
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(
+        monotonic=lambda: now[0], sleep=lambda seconds: now.__setitem__(0, now[0] + seconds)))
+    monkeypatch.setattr(bench, "cpu_s", lambda pids: used[pids](now[0]))
+    return now
 
 
-def test_waiting_for_idle_lasts_until_the_processes_stop_using_the_cpu():
-    busy, idle = spinner(0.4), spinner(0)
-    try:
-        t0 = time.monotonic()
-        bench.wait_idle([[busy.pid], [idle.pid]])
-        waited = time.monotonic() - t0
-    finally:
-        for process in (busy, idle):
-            process.kill(), process.wait()
-    assert 0.3 < waited < bench.IDLE_TIMEOUT_S
+def test_waiting_for_idle_lasts_until_every_set_stops_using_the_cpu(monkeypatch):
+    now = scripted(monkeypatch, {"busy": lambda t: min(t, 0.4), "idle": lambda t: 0.0})
+    bench.wait_idle(["busy", "idle"])
+    assert 0.4 < now[0] <= 0.4 + 2 * bench.IDLE_S + 1e-9
+
+
+def test_a_set_under_the_idle_share_of_a_cpu_is_idle(monkeypatch):
+    now = scripted(monkeypatch, {"timers": lambda t: t * bench.IDLE_SHARE * 0.8})
+    bench.wait_idle(["timers"])
+    assert now[0] == pytest.approx(bench.IDLE_S)
 
 
 def test_waiting_for_idle_gives_up_after_its_timeout(monkeypatch):
-    monkeypatch.setattr(bench, "IDLE_TIMEOUT_S", 0.3)
-    busy = spinner(None)
-    try:
-        t0 = time.monotonic()
-        bench.wait_idle([[busy.pid]])
-        waited = time.monotonic() - t0
-    finally:
-        busy.kill(), busy.wait()
-    assert 0.3 <= waited < 1
+    now = scripted(monkeypatch, {"busy": lambda t: t, "idle": lambda t: 0.0})
+    bench.wait_idle(["idle", "busy"])
+    assert bench.IDLE_TIMEOUT_S <= now[0] < bench.IDLE_TIMEOUT_S + bench.IDLE_S + 1e-9
 
 
 @pytest.mark.parametrize("text, sizes", [("100,10000,1000000", (100, 10_000, 1_000_000)), ("30,31", (30, 31))])
