@@ -171,9 +171,9 @@ def _machine_scope(fixture_name, config):
 # Debian's uwsgi.service, generated from its init script, keeps systemd's default
 # start limit: a sixth start within 10 s is refused ("start of the service was
 # attempted too often"). The tests on one machine restart it faster than an
-# admin would (test_deployment: five `service uwsgi restart` in about 8 s on a
-# fast machine), and what they check is the app after each restart, not that
-# limit; so their machines lift it for uwsgi.service alone. subsite's own units
+# admin would (on a fast machine, test_deployment's first test had one of its
+# `service uwsgi restart` refused), and what they check is the app after each
+# restart, not that limit; so their machines lift it for uwsgi.service alone. subsite's own units
 # need no such help (debian/subsite.service, services.py).
 UWSGI_DROP_IN = Path("/etc/systemd/system/uwsgi.service.d/tests-restart-often.conf")
 NO_UWSGI_START_LIMIT = "[Unit]\nStartLimitIntervalSec=0\n"
